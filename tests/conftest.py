@@ -1,0 +1,28 @@
+"""Differential testing: every test that takes one of the `*_mod` fixtures runs
+twice, once on the stdlib module and once on its cconc mirror; both must pass."""
+import importlib
+
+import pytest
+
+_MIRRORS = {
+    "threading": ("threading", "cconc.threading"),
+    "queue": ("queue", "cconc.queue"),
+    "futures": ("concurrent.futures", "cconc.futures"),
+    "selectors": ("selectors", "cconc.selectors"),
+}
+
+
+def _module_fixture(kind):
+    stdlib_name, cconc_name = _MIRRORS[kind]
+
+    @pytest.fixture(params=["stdlib", "cconc"], name=f"{kind}_mod")
+    def fixture(request):
+        return importlib.import_module(stdlib_name if request.param == "stdlib" else cconc_name)
+
+    return fixture
+
+
+threading_mod = _module_fixture("threading")
+queue_mod = _module_fixture("queue")
+futures_mod = _module_fixture("futures")
+selectors_mod = _module_fixture("selectors")
