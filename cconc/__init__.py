@@ -1,0 +1,8 @@
+"""cconc: the stdlib's concurrency primitives, native and GIL-free while they wait.
+
+Import the mirrors in place of the stdlib modules::
+
+    import cconc.threading as threading
+    import cconc.queue as queue
+"""
+__version__ = "0.1.0"

@@ -1,0 +1,70 @@
+/* Python-version shims, so the sources read like current CPython. */
+#ifndef CCONC_COMPAT_H
+#define CCONC_COMPAT_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+/* Before 3.13 there is no free-threaded build: the GIL alone guards object state. */
+#ifndef Py_BEGIN_CRITICAL_SECTION
+#  define Py_BEGIN_CRITICAL_SECTION(op) {
+#  define Py_END_CRITICAL_SECTION() }
+#endif
+
+#if PY_VERSION_HEX < 0x030A0000
+static inline PyObject *cc_Py_NewRef(PyObject *o) { Py_INCREF(o); return o; }
+static inline PyObject *cc_Py_XNewRef(PyObject *o) { Py_XINCREF(o); return o; }
+#  define Py_NewRef(o) cc_Py_NewRef((PyObject *)(o))
+#  define Py_XNewRef(o) cc_Py_XNewRef((PyObject *)(o))
+#  define Py_TPFLAGS_IMMUTABLETYPE 0
+#  define Py_TPFLAGS_DISALLOW_INSTANTIATION 0
+static inline int cc_PyModule_AddType(PyObject *m, PyTypeObject *t)
+{
+    const char *dot = strrchr(t->tp_name, '.');
+    Py_INCREF(t);
+    if (PyModule_AddObject(m, dot ? dot + 1 : t->tp_name, (PyObject *)t) < 0) {
+        Py_DECREF(t);
+        return -1;
+    }
+    return 0;
+}
+#  define PyModule_AddType cc_PyModule_AddType
+#endif
+
+#if PY_VERSION_HEX < 0x030B0000
+/* PyType_GetModuleByDef arrived in 3.11: walk the MRO for the defining heap type. */
+static inline PyObject *cc_PyType_GetModuleByDef(PyTypeObject *type, PyModuleDef *def)
+{
+    PyObject *mro = type->tp_mro;
+    for (Py_ssize_t i = 0; mro && i < PyTuple_GET_SIZE(mro); i++) {
+        PyTypeObject *t = (PyTypeObject *)PyTuple_GET_ITEM(mro, i);
+        if (!(t->tp_flags & Py_TPFLAGS_HEAPTYPE))
+            continue;
+        PyObject *m = PyType_GetModule(t);
+        if (m && PyModule_GetDef(m) == def)
+            return m;
+        PyErr_Clear();
+    }
+    PyErr_Format(PyExc_TypeError, "PyType_GetModuleByDef: no module found for %s", type->tp_name);
+    return NULL;
+}
+#  define PyType_GetModuleByDef cc_PyType_GetModuleByDef
+#endif
+
+#if PY_VERSION_HEX < 0x030D0000
+/* 3.13's PyObject_GetOptionalAttr: 1 found, 0 missing (no error), -1 error. */
+static inline int cc_PyObject_GetOptionalAttr(PyObject *obj, PyObject *name, PyObject **result)
+{
+    *result = PyObject_GetAttr(obj, name);
+    if (*result)
+        return 1;
+    if (PyErr_ExceptionMatches(PyExc_AttributeError)) {
+        PyErr_Clear();
+        return 0;
+    }
+    return -1;
+}
+#  define PyObject_GetOptionalAttr cc_PyObject_GetOptionalAttr
+#endif
+
+#endif /* CCONC_COMPAT_H */

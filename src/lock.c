@@ -1,0 +1,385 @@
+/* threading.Lock and threading.RLock.
+ *
+ * Ownership is handed over on release: when threads wait, release() gives the
+ * lock to the oldest waiter instead of unlocking it, so a woken waiter never
+ * has to compete again and a timeout racing a release cannot lose it. */
+#include "cconc.h"
+
+#include <structmember.h>
+
+static const char *const acquire_kwlist[] = {"blocking", "timeout", NULL};
+
+/* ================================================================= Lock */
+
+typedef struct {
+    PyObject_HEAD
+    int locked;
+    cc_waitlist waiters;
+    PyObject *weakreflist;
+} LockObject;
+
+static PyObject *lock_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    if (PyTuple_GET_SIZE(args) || (kwds && PyDict_GET_SIZE(kwds))) {
+        PyErr_SetString(PyExc_TypeError, "Lock() takes no arguments");
+        return NULL;
+    }
+    LockObject *self = (LockObject *)type->tp_alloc(type, 0);
+    if (self)
+        cc_waitlist_init(&self->waiters);
+    return (PyObject *)self;
+}
+
+static void lock_dealloc(LockObject *self)
+{
+    PyTypeObject *tp = Py_TYPE(self);
+    if (self->weakreflist)
+        PyObject_ClearWeakRefs((PyObject *)self);
+    tp->tp_free(self);
+    Py_DECREF(tp);
+}
+
+static void lock_unlock(LockObject *self)
+{
+    cc_waiter *w = cc_waitlist_pop(&self->waiters);
+    if (w)
+        cc_waiter_wake(w);  /* stays locked: now the waiter's */
+    else
+        self->locked = 0;
+}
+
+/* 1 acquired, 0 not acquired, -1 error. */
+static int lock_acquire_until(LockObject *self, cc_deadline deadline)
+{
+    if (!self->locked) {
+        self->locked = 1;
+        return 1;
+    }
+    if (deadline == 0)
+        return 0;
+    cc_waiter w;
+    cc_waitlist_append(&self->waiters, &w);
+    int r = cc_park(&self->waiters, &w, deadline);
+    if (r == CC_PARK_ERROR && w.state == CC_WOKEN)
+        lock_unlock(self);  /* handed over while a signal handler raised: pass it on */
+    return r;
+}
+
+static PyObject *lock_acquire(LockObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    if (nargs == 0 && kwnames == NULL && !self->locked) {
+        self->locked = 1;
+        Py_RETURN_TRUE;
+    }
+    PyObject *a[2];
+    cc_deadline deadline;
+    if (cc_parse_args("acquire", args, nargs, kwnames, acquire_kwlist, 2, 0, a) < 0 ||
+        cc_lock_timeout(a[0], a[1], &deadline) < 0)
+        return NULL;
+    int r = lock_acquire_until(self, deadline);
+    if (r < 0)
+        return NULL;
+    return PyBool_FromLong(r);
+}
+
+static PyObject *lock_enter(LockObject *self, PyObject *Py_UNUSED(ignored))
+{
+    if (lock_acquire_until(self, CC_FOREVER) < 0)
+        return NULL;
+    Py_RETURN_TRUE;
+}
+
+static PyObject *lock_release(LockObject *self, PyObject *Py_UNUSED(ignored))
+{
+    if (!self->locked) {
+        PyErr_SetString(PyExc_RuntimeError, "release unlocked lock");
+        return NULL;
+    }
+    lock_unlock(self);
+    Py_RETURN_NONE;
+}
+
+static PyObject *lock_exit(LockObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    return lock_release(self, NULL);
+}
+
+static PyObject *lock_locked(LockObject *self, PyObject *Py_UNUSED(ignored))
+{
+    return PyBool_FromLong(self->locked);
+}
+
+static PyObject *lock_at_fork_reinit(LockObject *self, PyObject *Py_UNUSED(ignored))
+{
+    self->locked = 0;
+    cc_waitlist_init(&self->waiters);
+    Py_RETURN_NONE;
+}
+
+static PyObject *lock_repr(LockObject *self)
+{
+    return PyUnicode_FromFormat("<%s %s object at %p>", self->locked ? "locked" : "unlocked",
+                                Py_TYPE(self)->tp_name, self);
+}
+
+static PyMethodDef lock_methods[] = {
+    {"acquire", (PyCFunction)(void (*)(void))lock_acquire, METH_FASTCALL | METH_KEYWORDS,
+     "acquire(blocking=True, timeout=-1) -> bool"},
+    {"acquire_lock", (PyCFunction)(void (*)(void))lock_acquire, METH_FASTCALL | METH_KEYWORDS, NULL},
+    {"release", (PyCFunction)lock_release, METH_NOARGS, "release(): unlock; RuntimeError if unlocked"},
+    {"release_lock", (PyCFunction)lock_release, METH_NOARGS, NULL},
+    {"locked", (PyCFunction)lock_locked, METH_NOARGS, "locked() -> bool"},
+    {"locked_lock", (PyCFunction)lock_locked, METH_NOARGS, NULL},
+    {"__enter__", (PyCFunction)lock_enter, METH_NOARGS, NULL},
+    {"__exit__", (PyCFunction)(void (*)(void))lock_exit, METH_FASTCALL, NULL},
+    {"_at_fork_reinit", (PyCFunction)lock_at_fork_reinit, METH_NOARGS, NULL},
+    {NULL, NULL},
+};
+
+static PyMemberDef lock_members[] = {
+    {"__weaklistoffset__", T_PYSSIZET, offsetof(LockObject, weakreflist), READONLY},
+    {NULL},
+};
+
+static PyType_Slot lock_slots[] = {
+    {Py_tp_new, lock_new},
+    {Py_tp_dealloc, lock_dealloc},
+    {Py_tp_repr, lock_repr},
+    {Py_tp_methods, lock_methods},
+    {Py_tp_members, lock_members},
+    {Py_tp_doc, "A primitive lock: the native counterpart of threading.Lock."},
+    {0, NULL},
+};
+
+static PyType_Spec lock_spec = {
+    .name = "cconc.threading.Lock",
+    .basicsize = sizeof(LockObject),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_IMMUTABLETYPE,
+    .slots = lock_slots,
+};
+
+/* ================================================================ RLock */
+
+typedef struct {
+    PyObject_HEAD
+    unsigned long owner;  /* thread ident, valid while count > 0 */
+    unsigned long count;
+    cc_waitlist waiters;
+    PyObject *weakreflist;
+} RLockObject;
+
+static PyObject *rlock_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    RLockObject *self = (RLockObject *)type->tp_alloc(type, 0);
+    if (self)
+        cc_waitlist_init(&self->waiters);
+    return (PyObject *)self;
+}
+
+static void rlock_dealloc(RLockObject *self)
+{
+    PyTypeObject *tp = Py_TYPE(self);
+    if (self->weakreflist)
+        PyObject_ClearWeakRefs((PyObject *)self);
+    tp->tp_free(self);
+    Py_DECREF(tp);
+}
+
+/* Give the lock, fully released, to the oldest waiter or unlock it. */
+static void rlock_unlock(RLockObject *self)
+{
+    cc_waiter *w = cc_waitlist_pop(&self->waiters);
+    if (w) {
+        self->owner = (unsigned long)w->handoff_n;
+        self->count = 1;
+        cc_waiter_wake(w);
+    }
+    else {
+        self->owner = 0;
+        self->count = 0;
+    }
+}
+
+/* 1 acquired (count is 1 or more), 0 not acquired, -1 error. */
+static int rlock_acquire_until(RLockObject *self, unsigned long me, cc_deadline deadline)
+{
+    if (self->count == 0) {
+        self->owner = me;
+        self->count = 1;
+        return 1;
+    }
+    if (self->owner == me) {
+        if (self->count == ULONG_MAX) {
+            PyErr_SetString(PyExc_OverflowError, "Internal lock count overflowed");
+            return -1;
+        }
+        self->count++;
+        return 1;
+    }
+    if (deadline == 0)
+        return 0;
+    cc_waiter w;
+    cc_waitlist_append(&self->waiters, &w);
+    w.handoff_n = (Py_ssize_t)me;
+    int r = cc_park(&self->waiters, &w, deadline);
+    if (r == CC_PARK_ERROR && w.state == CC_WOKEN)
+        rlock_unlock(self);
+    return r;
+}
+
+static PyObject *rlock_acquire(RLockObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    unsigned long me = PyThread_get_thread_ident();
+    cc_deadline deadline = CC_FOREVER;
+    if (nargs || kwnames) {
+        PyObject *a[2];
+        if (cc_parse_args("acquire", args, nargs, kwnames, acquire_kwlist, 2, 0, a) < 0 ||
+            cc_lock_timeout(a[0], a[1], &deadline) < 0)
+            return NULL;
+    }
+    int r = rlock_acquire_until(self, me, deadline);
+    if (r < 0)
+        return NULL;
+    return PyBool_FromLong(r);
+}
+
+static PyObject *rlock_enter(RLockObject *self, PyObject *Py_UNUSED(ignored))
+{
+    if (rlock_acquire_until(self, PyThread_get_thread_ident(), CC_FOREVER) < 0)
+        return NULL;
+    Py_RETURN_TRUE;
+}
+
+static PyObject *rlock_release(RLockObject *self, PyObject *Py_UNUSED(ignored))
+{
+    if (self->count == 0 || self->owner != PyThread_get_thread_ident()) {
+        PyErr_SetString(PyExc_RuntimeError, "cannot release un-acquired lock");
+        return NULL;
+    }
+    if (--self->count == 0)
+        rlock_unlock(self);
+    Py_RETURN_NONE;
+}
+
+static PyObject *rlock_exit(RLockObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    return rlock_release(self, NULL);
+}
+
+static PyObject *rlock_is_owned(RLockObject *self, PyObject *Py_UNUSED(ignored))
+{
+    return PyBool_FromLong(self->count > 0 && self->owner == PyThread_get_thread_ident());
+}
+
+static PyObject *rlock_recursion_count(RLockObject *self, PyObject *Py_UNUSED(ignored))
+{
+    unsigned long n = self->owner == PyThread_get_thread_ident() ? self->count : 0;
+    return PyLong_FromUnsignedLong(n);
+}
+
+/* Condition.wait's protocol: release fully, returning the state to restore. */
+static PyObject *rlock_release_save(RLockObject *self, PyObject *Py_UNUSED(ignored))
+{
+    if (self->count == 0) {
+        PyErr_SetString(PyExc_RuntimeError, "cannot release un-acquired lock");
+        return NULL;
+    }
+    PyObject *saved = Py_BuildValue("(kk)", self->count, self->owner);
+    if (saved)
+        rlock_unlock(self);
+    return saved;
+}
+
+/* Re-take the lock after Condition.wait. Like the stdlib's, this waits for
+ * the lock even when a signal handler raises meanwhile (the caller's `with`
+ * block must end owning it); the exception is raised once it is held. */
+static PyObject *rlock_acquire_restore(RLockObject *self, PyObject *args)
+{
+    unsigned long count, owner;
+    if (!PyArg_ParseTuple(args, "(kk):_acquire_restore", &count, &owner))
+        return NULL;
+    PyObject *exc_type = NULL, *exc = NULL, *tb = NULL;
+    while (self->count != 0) {
+        cc_waiter w;
+        cc_waitlist_append(&self->waiters, &w);
+        w.handoff_n = (Py_ssize_t)PyThread_get_thread_ident();
+        int r = cc_park(&self->waiters, &w, CC_FOREVER);
+        if (r == CC_PARK_WOKEN || w.state == CC_WOKEN) {
+            if (r == CC_PARK_ERROR && !exc_type)
+                PyErr_Fetch(&exc_type, &exc, &tb);
+            else
+                PyErr_Clear();
+            break;
+        }
+        if (!exc_type)
+            PyErr_Fetch(&exc_type, &exc, &tb);
+        else
+            PyErr_Clear();
+    }
+    self->owner = owner;
+    self->count = count;
+    if (exc_type) {
+        PyErr_Restore(exc_type, exc, tb);
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *rlock_at_fork_reinit(RLockObject *self, PyObject *Py_UNUSED(ignored))
+{
+    self->owner = 0;
+    self->count = 0;
+    cc_waitlist_init(&self->waiters);
+    Py_RETURN_NONE;
+}
+
+static PyObject *rlock_repr(RLockObject *self)
+{
+    return PyUnicode_FromFormat("<%s %s object owner=%lu count=%lu at %p>",
+                                self->count ? "locked" : "unlocked", Py_TYPE(self)->tp_name,
+                                self->count ? self->owner : 0UL, self->count, self);
+}
+
+static PyMethodDef rlock_methods[] = {
+    {"acquire", (PyCFunction)(void (*)(void))rlock_acquire, METH_FASTCALL | METH_KEYWORDS,
+     "acquire(blocking=True, timeout=-1) -> bool"},
+    {"release", (PyCFunction)rlock_release, METH_NOARGS, "release(): decrement the recursion level"},
+    {"__enter__", (PyCFunction)rlock_enter, METH_NOARGS, NULL},
+    {"__exit__", (PyCFunction)(void (*)(void))rlock_exit, METH_FASTCALL, NULL},
+    {"_is_owned", (PyCFunction)rlock_is_owned, METH_NOARGS, NULL},
+    {"_recursion_count", (PyCFunction)rlock_recursion_count, METH_NOARGS, NULL},
+    {"_release_save", (PyCFunction)rlock_release_save, METH_NOARGS, NULL},
+    {"_acquire_restore", (PyCFunction)rlock_acquire_restore, METH_VARARGS, NULL},
+    {"_at_fork_reinit", (PyCFunction)rlock_at_fork_reinit, METH_NOARGS, NULL},
+    {NULL, NULL},
+};
+
+static PyMemberDef rlock_members[] = {
+    {"__weaklistoffset__", T_PYSSIZET, offsetof(RLockObject, weakreflist), READONLY},
+    {NULL},
+};
+
+static PyType_Slot rlock_slots[] = {
+    {Py_tp_new, rlock_new},
+    {Py_tp_dealloc, rlock_dealloc},
+    {Py_tp_repr, rlock_repr},
+    {Py_tp_methods, rlock_methods},
+    {Py_tp_members, rlock_members},
+    {Py_tp_doc, "A reentrant lock: the native counterpart of threading.RLock."},
+    {0, NULL},
+};
+
+static PyType_Spec rlock_spec = {
+    .name = "cconc.threading.RLock",
+    .basicsize = sizeof(RLockObject),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_IMMUTABLETYPE,
+    .slots = rlock_slots,
+};
+
+int cc_lock_exec(PyObject *module, cc_state *st)
+{
+    if (cc_add_type(module, &lock_spec, NULL, &st->Lock_type) < 0 ||
+        cc_add_type(module, &rlock_spec, NULL, &st->RLock_type) < 0)
+        return -1;
+    return 0;
+}
