@@ -1,0 +1,2 @@
+"""Importing this package registers every benchmark case, one module per concern."""
+from . import threading_cases  # noqa: F401
