@@ -63,20 +63,21 @@ cc_deadline cc_deadline_after(double seconds);
 double cc_seconds_left(cc_deadline deadline);
 
 /* A timeout object (int or float, anything with __index__ or __float__) as
- * seconds, with the stdlib's TypeError for other types and ValueError for NaN. */
+ * seconds, with the stdlib's TypeError for other types. NaN passes through:
+ * each convention below decides what it means. */
 int cc_seconds_from_object(PyObject *obj, double *seconds);
 
 /* The conventions of the stdlib's blocking calls, each converting to a deadline:
  *
  * cc_lock_timeout: Lock.acquire(blocking, timeout=-1): -1 waits forever, other
  *   negatives are ValueError, a timeout with blocking=False is ValueError,
- *   more than TIMEOUT_MAX is OverflowError.
+ *   more than TIMEOUT_MAX is OverflowError, NaN is ValueError.
  * cc_cond_timeout: Condition.wait(timeout=None) and everything built on it
  *   (Event.wait, Semaphore.acquire, Barrier.wait...): None waits forever,
- *   <= 0 polls, more than TIMEOUT_MAX is OverflowError.
+ *   <= 0 or NaN polls, more than TIMEOUT_MAX is OverflowError.
  * cc_queue_timeout: Queue.get/put(block, timeout=None): None waits forever,
  *   negative is ValueError "'timeout' must be a non-negative number",
- *   block=False ignores the timeout.
+ *   block=False ignores the timeout. NaN is ValueError (the stdlib spins forever).
  */
 int cc_lock_timeout(PyObject *blocking, PyObject *timeout, cc_deadline *deadline);
 int cc_cond_timeout(PyObject *timeout, cc_deadline *deadline);

@@ -75,11 +75,16 @@ int cc_seconds_from_object(PyObject *obj, double *seconds)
                      Py_TYPE(obj)->tp_name);
         return -1;
     }
-    if (d != d) {
-        PyErr_SetString(PyExc_ValueError, "Invalid value NaN (not a number)");
-        return -1;
-    }
     *seconds = d;
+    return 0;
+}
+
+static int timeout_is_nan(double seconds)
+{
+    if (seconds != seconds) {
+        PyErr_SetString(PyExc_ValueError, "Invalid value NaN (not a number)");
+        return 1;
+    }
     return 0;
 }
 
@@ -113,7 +118,7 @@ int cc_lock_timeout(PyObject *blocking_obj, PyObject *timeout_obj, cc_deadline *
             blocking = b != 0;
         }
     }
-    if (timeout_obj && cc_seconds_from_object(timeout_obj, &timeout) < 0)
+    if (timeout_obj && (cc_seconds_from_object(timeout_obj, &timeout) < 0 || timeout_is_nan(timeout)))
         return -1;
     if (!blocking && timeout != -1) {
         PyErr_SetString(PyExc_ValueError, "can't specify a timeout for a non-blocking call");
@@ -163,7 +168,7 @@ int cc_queue_timeout(int block, PyObject *timeout_obj, cc_deadline *deadline)
         *deadline = CC_FOREVER;
         return 0;
     }
-    if (cc_seconds_from_object(timeout_obj, &timeout) < 0)
+    if (cc_seconds_from_object(timeout_obj, &timeout) < 0 || timeout_is_nan(timeout))
         return -1;
     if (timeout < 0) {
         PyErr_SetString(PyExc_ValueError, "'timeout' must be a non-negative number");

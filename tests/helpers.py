@@ -1,0 +1,64 @@
+"""Shared test helpers."""
+import os
+import signal
+import threading
+import time
+
+import pytest
+
+#: generous slack for timing checks: the CI machine has 2 busy cores
+SLACK = 2.0
+
+
+def interrupt_main_after(delay):
+    """Send SIGINT to this process after `delay` seconds (a Ctrl-C at the keyboard).
+    Returns the timer, so the caller can cancel it if the test ends earlier."""
+    timer = threading.Timer(delay, os.kill, (os.getpid(), signal.SIGINT))
+    timer.daemon = True
+    timer.start()
+    return timer
+
+
+def assert_interrupted(blocking_call, delay=0.2):
+    """`blocking_call` blocks forever unless Ctrl-C interrupts it promptly."""
+    timer = interrupt_main_after(delay)
+    start = time.monotonic()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            blocking_call()
+    finally:
+        timer.cancel()
+    assert time.monotonic() - start < delay + SLACK
+
+
+def run_in_fork(child):
+    """Run `child()` in a forked child process; it passes by returning normally.
+    Returns nothing; fails the test with the child's exit status otherwise."""
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child reports through its exit code
+        code = 1
+        try:
+            child()
+            code = 0
+        except BaseException:
+            import traceback
+
+            traceback.print_exc()
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, f"child failed: status {status}"
+
+
+def start_thread(target, *args, daemon=True):
+    t = threading.Thread(target=target, args=args, daemon=daemon)
+    t.start()
+    return t
+
+
+def wait_until(predicate, timeout=10.0):
+    """Poll until predicate() is true; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition never became true"
+        time.sleep(0.001)
