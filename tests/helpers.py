@@ -62,3 +62,26 @@ def wait_until(predicate, timeout=10.0):
     while not predicate():
         assert time.monotonic() < deadline, "condition never became true"
         time.sleep(0.001)
+
+
+def assert_no_memory_growth(operation, repeat=20_000, limit=64 * 1024):
+    """Run `operation` many times and check that Python-allocated memory does
+    not grow: an unbalanced reference count (on a result, an argument, an
+    exception) keeps an object alive per call and shows here. Non-object
+    leaks are LeakSanitizer's part (the ASan run in .ci/run)."""
+    import gc
+    import tracemalloc
+
+    for _ in range(repeat // 10):  # warm caches, free lists, interned strings
+        operation()
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for _ in range(repeat):
+            operation()
+        gc.collect()
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert grown < limit, f"memory grew by {grown} bytes over {repeat} calls"
