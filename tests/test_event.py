@@ -11,10 +11,11 @@ pytestmark = pytest.mark.timeout(60)
 def test_set_clear_is_set(threading_mod):
     e = threading_mod.Event()
     assert e.is_set() is False
-    assert "unset" in repr(e)
+    has_state_repr = type(e).__repr__ is not object.__repr__  # the stdlib's since 3.11
+    assert not has_state_repr or "unset" in repr(e)
     e.set()
     assert e.is_set() is True
-    assert repr(e).endswith(": set>")
+    assert not has_state_repr or repr(e).endswith(": set>")
     assert e.wait() is True
     assert e.wait(0) is True
     e.clear()
