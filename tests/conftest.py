@@ -4,12 +4,7 @@ import importlib
 
 import pytest
 
-_MIRRORS = {
-    "threading": ("threading", "cconc.threading"),
-    "queue": ("queue", "cconc.queue"),
-    "futures": ("concurrent.futures", "cconc.futures"),
-    "selectors": ("selectors", "cconc.selectors"),
-}
+from cconc.bench import MIRRORS as _MIRRORS  # attribute -> (stdlib module, cconc module)
 
 
 def _module_fixture(kind):

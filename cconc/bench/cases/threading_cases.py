@@ -4,9 +4,8 @@ from itertools import repeat
 from cconc.bench import case
 
 
-@case("Lock acquire+release")
-def lock_acquire_release(m):
-    lock = m.threading.Lock()
+def acquire_release(lock):
+    """run(n): n uncontended acquire() + release() pairs."""
 
     def run(n):
         acquire, release = lock.acquire, lock.release
@@ -14,7 +13,12 @@ def lock_acquire_release(m):
             acquire()
             release()
 
-    yield run
+    return run
+
+
+@case("Lock acquire+release")
+def lock_acquire_release(m):
+    yield acquire_release(m.threading.Lock())
 
 
 @case("Lock with-block")
@@ -31,15 +35,7 @@ def lock_with(m):
 
 @case("RLock acquire+release")
 def rlock_acquire_release(m):
-    lock = m.threading.RLock()
-
-    def run(n):
-        acquire, release = lock.acquire, lock.release
-        for _ in repeat(None, n):
-            acquire()
-            release()
-
-    yield run
+    yield acquire_release(m.threading.RLock())
 
 
 @case("Event wait when set")
