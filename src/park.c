@@ -102,7 +102,12 @@ int cc_lock_timeout(PyObject *blocking_obj, PyObject *timeout_obj, cc_deadline *
     int blocking = 1;
     double timeout = -1;
     if (blocking_obj) {
-        /* The stdlib parses `blocking` as an int ("p" would accept anything). */
+#if PY_VERSION_HEX >= 0x030C0000
+        /* Since 3.12 the stdlib takes any object's truth value. */
+        if ((blocking = PyObject_IsTrue(blocking_obj)) < 0)
+            return -1;
+#else
+        /* Before 3.12 the stdlib parses `blocking` as an int. */
         if (PyBool_Check(blocking_obj))
             blocking = blocking_obj == Py_True;
         else {
@@ -117,6 +122,7 @@ int cc_lock_timeout(PyObject *blocking_obj, PyObject *timeout_obj, cc_deadline *
             }
             blocking = b != 0;
         }
+#endif
     }
     if (timeout_obj && (cc_seconds_from_object(timeout_obj, &timeout) < 0 || timeout_is_nan(timeout)))
         return -1;

@@ -1,6 +1,7 @@
 """Lock and RLock: the same tests on threading and cconc.threading."""
 import gc
 import pickle
+import sys
 import threading as std_threading
 import time
 import weakref
@@ -237,8 +238,6 @@ def test_rlock_with_stdlib_condition(threading_mod):
     ({"timeout": float("nan")}, ValueError),
     ({"timeout": "1"}, TypeError),
     ({"timeout": None}, TypeError),
-    ({"blocking": "yes"}, TypeError),
-    ({"blocking": None}, TypeError),
     ({"bogus": 1}, TypeError),
 ])
 def test_bad_acquire_arguments(any_lock, kwargs, exc):
@@ -248,6 +247,22 @@ def test_bad_acquire_arguments(any_lock, kwargs, exc):
     # nothing was taken by the failed call
     assert lock.acquire(False)
     lock.release()
+
+
+@pytest.mark.skipif(sys.version_info >= (3, 12), reason="since 3.12 `blocking` takes any truth value")
+@pytest.mark.parametrize("blocking", ["yes", None, 1.5])
+def test_blocking_must_be_an_int_before_312(any_lock, blocking):
+    with pytest.raises(TypeError):
+        any_lock().acquire(blocking)
+
+
+@pytest.mark.skipif(sys.version_info < (3, 12), reason="before 3.12 `blocking` must be an int")
+def test_blocking_takes_a_truth_value_since_312(any_lock):
+    lock = any_lock()
+    assert lock.acquire(blocking="yes") is True
+    seen = []
+    start_thread(lambda: seen.append(lock.acquire(blocking=None))).join()  # falsy: does not wait
+    assert seen == [False]
 
 
 def test_too_many_positional(any_lock):
