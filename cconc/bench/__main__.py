@@ -63,11 +63,22 @@ def _fmt_ns(ns):
     return f"{ns:,.0f}" if ns >= 100 else f"{ns:.1f}"
 
 
+def markdown_table(results):
+    lines = ["| case | stdlib ns/op | cconc ns/op | speedup | others |", "|---|---:|---:|---:|---|"]
+    for r in results:
+        t = r["ns_per_op"]
+        others = ", ".join(f"{k} {_fmt_ns(v)}" for k, v in t.items() if k not in ("stdlib", "cconc"))
+        lines.append(f"| {r['case']} | {_fmt_ns(t['stdlib'])} | {_fmt_ns(t['cconc'])} | "
+                     f"{r['speedup']:.2f}x | {others} |")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m cconc.bench", description=__doc__.split("\n\n")[1])
     parser.add_argument("filters", nargs="*", help="run only cases whose name contains one of these (case-insensitive)")
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     parser.add_argument("--rounds", type=int, default=ROUNDS, help="timed rounds per side (median taken)")
+    parser.add_argument("--markdown", metavar="FILE", help="also write the table as Markdown")
     parser.add_argument("--list", action="store_true", help="list the case names and exit")
     args = parser.parse_args(argv)
 
@@ -95,6 +106,9 @@ def main(argv=None):
         print(f"{c.name:<{width}}  {_fmt_ns(times['stdlib']):>13}  {_fmt_ns(times['cconc']):>12}  "
               f"{speedup:>7.2f}x" + (f"  ({others} ns/op)" if others else ""), flush=True)
         results.append({"case": c.name, "unit": c.unit, "ns_per_op": times, "speedup": speedup})
+    if args.markdown:
+        with open(args.markdown, "w") as f:
+            f.write(markdown_table(results))
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"python": platform.python_version(), "machine": platform.machine(),
