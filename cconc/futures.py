@@ -194,6 +194,7 @@ _cconc._futures_setup(
     logger=_base.LOGGER,
     DoneAndNotDoneFutures=_base.DoneAndNotDoneFutures,
     spawn_worker=_spawn_worker,
+    condition_factory=threading.Condition,
 )
 
 

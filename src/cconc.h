@@ -34,6 +34,7 @@ typedef struct {
     PyObject *DoneAndNotDoneFutures;
     PyObject *futures_spawn_worker; /* starts one worker thread of an executor */
     PyObject *futures_exiting;      /* Py_True once the interpreter exits */
+    PyObject *futures_condition_factory; /* threading.Condition, for f._condition */
 } cc_state;
 
 extern PyModuleDef cc_module_def;

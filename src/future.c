@@ -31,6 +31,11 @@ typedef struct {
     PyObject *callbacks; /* NULL or a list, stolen when they are invoked */
     PyObject *waiters;   /* NULL, one Waiter, or a list of Waiters (wait/as_completed) */
     cc_waitlist blocked; /* threads in result() / exception() */
+    /* The stdlib's protocol, for concurrent.futures.wait() and as_completed()
+     * given cconc futures: both NULL until f._condition / f._waiters are first
+     * read. Once the condition exists, state changes happen holding it. */
+    PyObject *condition;
+    PyObject *py_waiters; /* list of stdlib-style waiters (add_result...) */
 } FutureObject;
 
 /* What a future tells the waiters of wait() and as_completed(). */
@@ -262,12 +267,74 @@ static void future_notify_waiters(FutureObject *f, int how)
     PyObject *ws = f->waiters;
     if (!ws)
         return;
-    if (!PyList_CheckExact(ws)) {
+    Py_INCREF(ws);
+    if (!PyList_CheckExact(ws))
         waiter_add((WaiterObject *)ws, (PyObject *)f, how);
-        return;
+    else
+        for (Py_ssize_t i = 0; i < PyList_GET_SIZE(ws); i++) {
+            PyObject *w = Py_NewRef(PyList_GET_ITEM(ws, i));
+            waiter_add((WaiterObject *)w, (PyObject *)f, how);
+            Py_DECREF(w);
+        }
+    Py_DECREF(ws);
+}
+
+/* The stdlib's waiters, installed by concurrent.futures.wait() or as_completed(). */
+static int future_notify_py_waiters(FutureObject *f, int how)
+{
+    if (!f->py_waiters || PyList_GET_SIZE(f->py_waiters) == 0)
+        return 0;
+    static const char *const methods[] = {"add_result", "add_exception", "add_cancelled"};
+    PyObject *ws = Py_NewRef(f->py_waiters);
+    int rc = 0;
+    for (Py_ssize_t i = 0; rc == 0 && i < PyList_GET_SIZE(ws); i++) {
+        PyObject *w = Py_NewRef(PyList_GET_ITEM(ws, i));
+        PyObject *r = PyObject_CallMethod(w, methods[how], "O", (PyObject *)f);
+        Py_DECREF(w);
+        if (r)
+            Py_DECREF(r);
+        else
+            rc = -1;
     }
-    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(ws); i++)
-        waiter_add((WaiterObject *)PyList_GET_ITEM(ws, i), (PyObject *)f, how);
+    Py_DECREF(ws);
+    return rc;
+}
+
+/* Hold f._condition, if anyone ever asked for it: *held is what to release. */
+static int future_lock(FutureObject *f, PyObject **held)
+{
+    *held = NULL;
+    if (!f->condition)
+        return 0;
+    PyObject *cond = Py_NewRef(f->condition);
+    PyObject *r = PyObject_CallMethod(cond, "acquire", NULL);
+    if (!r) {
+        Py_DECREF(cond);
+        return -1;
+    }
+    Py_DECREF(r);
+    *held = cond;
+    return 0;
+}
+
+/* Release what future_lock took, keeping any pending exception. */
+static int future_unlock(PyObject *held)
+{
+    if (!held)
+        return 0;
+    PyObject *exc_type, *exc_value, *exc_tb;
+    PyErr_Fetch(&exc_type, &exc_value, &exc_tb);
+    PyObject *r = PyObject_CallMethod(held, "release", NULL);
+    Py_DECREF(held);
+    if (!r) {
+        Py_XDECREF(exc_type);
+        Py_XDECREF(exc_value);
+        Py_XDECREF(exc_tb);
+        return -1;
+    }
+    Py_DECREF(r);
+    PyErr_Restore(exc_type, exc_value, exc_tb);
+    return 0;
 }
 
 /* Call one done-callback; an Exception is logged and swallowed as the stdlib
@@ -338,13 +405,23 @@ static int raise_timeout(PyObject *f)
 /* Set the outcome: `exc` NULL means a result. */
 static int future_finish(FutureObject *f, PyObject *result, PyObject *exc)
 {
-    if (is_done(f->state))
-        return raise_invalid_state(f);
+    PyObject *held;
+    if (future_lock(f, &held) < 0)
+        return -1;
+    if (is_done(f->state)) {
+        raise_invalid_state(f);
+        future_unlock(held);
+        return -1;
+    }
     Py_XSETREF(f->result, Py_XNewRef(result));
     Py_XSETREF(f->exception, exc == Py_None ? NULL : Py_XNewRef(exc));
     f->state = F_FINISHED;
-    future_notify_waiters(f, f->exception ? ADD_EXCEPTION : ADD_RESULT);
+    int how = f->exception ? ADD_EXCEPTION : ADD_RESULT;
+    future_notify_waiters(f, how);
     cc_waitlist_wake(&f->blocked, -1);
+    int rc = future_notify_py_waiters(f, how);
+    if (future_unlock(held) < 0 || rc < 0)
+        return -1;
     return invoke_callbacks(f);
 }
 
@@ -361,32 +438,44 @@ int cc_future_set_exception(PyObject *f, PyObject *exc)
 int cc_future_cancel(PyObject *self)
 {
     FutureObject *f = (FutureObject *)self;
+    PyObject *held;
+    if (future_lock(f, &held) < 0)
+        return -1;
     if (f->state == F_RUNNING || f->state == F_FINISHED)
-        return 0;
+        return future_unlock(held) < 0 ? -1 : 0;
     if (f->state == F_CANCELLED || f->state == F_CANCELLED_AND_NOTIFIED)
-        return 1;
+        return future_unlock(held) < 0 ? -1 : 1;
     f->state = F_CANCELLED;
     cc_waitlist_wake(&f->blocked, -1);
+    if (future_unlock(held) < 0)
+        return -1;
     return invoke_callbacks(f) < 0 ? -1 : 1;
 }
 
 int cc_future_set_running_or_notify_cancel(PyObject *self)
 {
     FutureObject *f = (FutureObject *)self;
+    PyObject *held;
+    if (future_lock(f, &held) < 0)
+        return -1;
     if (f->state == F_CANCELLED) {
         f->state = F_CANCELLED_AND_NOTIFIED;
         future_notify_waiters(f, ADD_CANCELLED);
-        return 0;
+        int rc = future_notify_py_waiters(f, ADD_CANCELLED);
+        return future_unlock(held) < 0 || rc < 0 ? -1 : 0;
     }
     if (f->state == F_PENDING) {
         f->state = F_RUNNING;
-        return 1;
+        return future_unlock(held) < 0 ? -1 : 1;
     }
+    int state = f->state;
+    if (future_unlock(held) < 0)
+        return -1;
     cc_state *st = future_state(self);
     if (st && st->futures_logger) {
         PyObject *r = PyObject_CallMethod(st->futures_logger, "critical", "sns",
                                           "Future %s in unexpected state: %s", (Py_ssize_t)(uintptr_t)self,
-                                          state_names[f->state]);
+                                          state_names[state]);
         if (!r)
             return -1;
         Py_DECREF(r);
@@ -399,6 +488,7 @@ static void future_init_fields(FutureObject *f)
 {
     f->state = F_PENDING;
     f->result = f->exception = f->callbacks = f->waiters = NULL;
+    f->condition = f->py_waiters = NULL;
     cc_waitlist_init(&f->blocked);
 }
 
@@ -471,6 +561,8 @@ static int future_traverse(FutureObject *f, visitproc visit, void *arg)
     Py_VISIT(f->exception);
     Py_VISIT(f->callbacks);
     Py_VISIT(f->waiters);
+    Py_VISIT(f->condition);
+    Py_VISIT(f->py_waiters);
     return 0;
 }
 
@@ -480,6 +572,8 @@ static int future_clear(FutureObject *f)
     Py_CLEAR(f->exception);
     Py_CLEAR(f->callbacks);
     Py_CLEAR(f->waiters);
+    Py_CLEAR(f->condition);
+    Py_CLEAR(f->py_waiters);
     return 0;
 }
 
@@ -641,6 +735,31 @@ static PyObject *future_get_exception(FutureObject *f, void *Py_UNUSED(closure))
     return Py_NewRef(f->exception ? f->exception : Py_None);
 }
 
+/* f._condition and f._waiters: what concurrent.futures.wait() and as_completed() use. */
+static PyObject *future_get_condition(FutureObject *f, void *Py_UNUSED(closure))
+{
+    if (!f->condition) {
+        cc_state *st = future_state((PyObject *)f);
+        if (!st || require_setup(st) < 0)
+            return NULL;
+        PyObject *cond = PyObject_CallNoArgs(st->futures_condition_factory);
+        if (!cond)
+            return NULL;
+        if (!f->condition) /* the factory ran Python code: another thread may have been first */
+            f->condition = cond;
+        else
+            Py_DECREF(cond);
+    }
+    return Py_NewRef(f->condition);
+}
+
+static PyObject *future_get_py_waiters(FutureObject *f, void *Py_UNUSED(closure))
+{
+    if (!f->py_waiters && !(f->py_waiters = PyList_New(0)))
+        return NULL;
+    return Py_NewRef(f->py_waiters);
+}
+
 static PyMethodDef future_methods[] = {
     {"cancel", (PyCFunction)future_cancel, METH_NOARGS,
      "Cancel the future if possible; True if it was cancelled."},
@@ -667,6 +786,8 @@ static PyGetSetDef future_getset[] = {
     {"_state", (getter)future_get_state, NULL, NULL, NULL},
     {"_result", (getter)future_get_result, NULL, NULL, NULL},
     {"_exception", (getter)future_get_exception, NULL, NULL, NULL},
+    {"_condition", (getter)future_get_condition, NULL, NULL, NULL},
+    {"_waiters", (getter)future_get_py_waiters, NULL, NULL, NULL},
     {NULL},
 };
 
@@ -945,6 +1066,7 @@ typedef struct {
     PyObject *timeout; /* likewise */
     int started;
     int exhausted;
+    int running; /* inside next(): a second next() or close() must not pull the waiter away */
     int has_deadline;
     cc_deadline deadline;
     Py_ssize_t total;
@@ -966,7 +1088,7 @@ static PyObject *futures_as_completed(PyObject *module, PyObject *const *args, P
         return NULL;
     self->fs_arg = Py_NewRef(a[0]);
     self->timeout = Py_XNewRef(a[1]);
-    self->started = self->exhausted = self->has_deadline = 0;
+    self->started = self->exhausted = self->has_deadline = self->running = 0;
     self->deadline = CC_FOREVER;
     self->total = 0;
     self->pending = self->ready = NULL;
@@ -1034,10 +1156,31 @@ static void as_completed_finish(AsCompletedObject *self, cc_state *st)
     Py_CLEAR(self->fs_arg);
 }
 
+static PyObject *as_completed_next_impl(AsCompletedObject *self);
+
+static int already_executing(AsCompletedObject *self)
+{
+    if (self->running) {
+        PyErr_SetString(PyExc_ValueError, "generator already executing");
+        return 1;
+    }
+    return 0;
+}
+
 static PyObject *as_completed_next(AsCompletedObject *self)
 {
-    if (self->exhausted)
+    if (self->exhausted || already_executing(self))
         return NULL;
+    self->running = 1;
+    Py_INCREF(self);
+    PyObject *r = as_completed_next_impl(self);
+    self->running = 0;
+    Py_DECREF(self);
+    return r;
+}
+
+static PyObject *as_completed_next_impl(AsCompletedObject *self)
+{
     cc_state *st = cc_state_of_type(Py_TYPE(self));
     if (!st)
         return NULL;
@@ -1091,7 +1234,7 @@ error:
 static PyObject *as_completed_close(AsCompletedObject *self, PyObject *Py_UNUSED(ignored))
 {
     cc_state *st = cc_state_of_type(Py_TYPE(self));
-    if (!st)
+    if (!st || already_executing(self))
         return NULL;
     if (!self->exhausted)
         as_completed_finish(self, st);
@@ -1171,11 +1314,12 @@ static PyType_Spec as_completed_spec = {
 static PyObject *futures_setup(PyObject *module, PyObject *args, PyObject *kwds)
 {
     static char *kwlist[] = {"Future", "CancelledError", "TimeoutError", "InvalidStateError",
-                             "BrokenThreadPool", "logger", "DoneAndNotDoneFutures", "spawn_worker", NULL};
+                             "BrokenThreadPool", "logger", "DoneAndNotDoneFutures", "spawn_worker",
+                             "condition_factory", NULL};
     cc_state *st = PyModule_GetState(module);
-    PyObject *o[8];
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "$OOOOOOOO:_futures_setup", kwlist, &o[0], &o[1], &o[2],
-                                     &o[3], &o[4], &o[5], &o[6], &o[7]))
+    PyObject *o[9];
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "$OOOOOOOOO:_futures_setup", kwlist, &o[0], &o[1], &o[2],
+                                     &o[3], &o[4], &o[5], &o[6], &o[7], &o[8]))
         return NULL;
     if (!PyType_Check(o[0]) || !PyType_IsSubtype((PyTypeObject *)o[0], st->FutureCore_type)) {
         PyErr_SetString(PyExc_TypeError, "Future must be a subclass of _FutureCore");
@@ -1189,6 +1333,7 @@ static PyObject *futures_setup(PyObject *module, PyObject *args, PyObject *kwds)
     Py_XSETREF(st->futures_logger, Py_NewRef(o[5]));
     Py_XSETREF(st->DoneAndNotDoneFutures, Py_NewRef(o[6]));
     Py_XSETREF(st->futures_spawn_worker, Py_NewRef(o[7]));
+    Py_XSETREF(st->futures_condition_factory, Py_NewRef(o[8]));
     Py_RETURN_NONE;
 }
 

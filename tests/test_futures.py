@@ -816,6 +816,32 @@ def test_mixed_stdlib_and_native_futures(futures_mod):
         )
 
 
+def test_stdlib_wait_on_these_futures(futures_mod):
+    # Code that keeps calling concurrent.futures.wait/as_completed must work
+    # with the futures of a cconc executor (the stdlib's protocol: _condition,
+    # _state, _waiters).
+    with futures_mod.ThreadPoolExecutor(4) as ex:
+        for _ in range(3):
+            fs = [ex.submit(pow, i, 2) for i in range(3000)]
+            r = std_futures.wait(fs, timeout=LONG)
+            assert r.done == set(fs) and not r.not_done
+            fs = [ex.submit(pow, i, 2) for i in range(3000)]
+            got = [f.result() for f in std_futures.as_completed(fs, timeout=LONG)]
+            assert sorted(got) == [i * i for i in range(3000)]
+        gate = threading.Event()
+        slow, fast = ex.submit(gate.wait, LONG), ex.submit(int, 1)
+        r = std_futures.wait([slow, fast], return_when=std_futures.FIRST_COMPLETED, timeout=LONG)
+        assert r.done == {fast} and r.not_done == {slow}
+        gate.set()
+        bad = ex.submit(lambda: 1 / 0)
+        r = std_futures.wait([bad, ex.submit(gate.wait)], return_when=std_futures.FIRST_EXCEPTION, timeout=LONG)
+        assert bad in r.done
+    f = futures_mod.Future()
+    f.cancel()
+    threading.Timer(0.05, f.set_running_or_notify_cancel).start()
+    assert list(std_futures.as_completed([f], timeout=LONG)) == [f]
+
+
 def test_module_namespace(futures_mod):
     assert set(futures_mod.__all__) == set(std_futures.__all__)
     for name in ("CancelledError", "TimeoutError", "BrokenExecutor", "InvalidStateError", "Executor",
