@@ -853,6 +853,82 @@ def test_module_namespace(futures_mod):
     assert isinstance(futures_mod.ThreadPoolExecutor(1), futures_mod.Executor)
 
 
+# ------------------------------------------------------------- re-entrancy
+
+
+def test_callbacks_touching_their_future(futures_mod, caplog):
+    f = futures_mod.Future()
+    seen = []
+    f.add_done_callback(lambda fut: seen.append(fut.result(timeout=0)))
+    f.add_done_callback(lambda fut: fut.set_result("again"))  # InvalidStateError: logged
+    f.add_done_callback(lambda fut: seen.append(fut.cancel()))
+    with caplog.at_level(logging.ERROR, logger="concurrent.futures"):
+        f.set_result("first")
+    assert seen == ["first", False]
+    assert f.result() == "first"
+    assert len(caplog.records) == 1 and caplog.records[0].exc_info[0] is futures_mod.InvalidStateError
+
+
+class _Tattler:
+    """Runs code of its own when it is dropped."""
+
+    def __init__(self, action):
+        self.action = action
+
+    def __del__(self):
+        self.action()
+
+
+def test_reentrant_executor(futures_mod):
+    with futures_mod.ThreadPoolExecutor(4) as ex:
+        later = []
+        # callbacks submitting more work, from worker threads
+        first = ex.submit(int, 1)
+        first.add_done_callback(lambda fut: later.append(ex.submit(pow, fut.result(), 2)))
+        first.result()
+        for _ in range(100):
+            if later:
+                break
+            time.sleep(0.01)
+        assert later[0].result(timeout=LONG) == 1
+        # results and arguments whose __del__ submits work
+        dropped = []
+        t = ex.submit(lambda obj: None, _Tattler(lambda: dropped.append(ex.submit(int, 5))))
+        t.result()
+        r = ex.submit(lambda: _Tattler(lambda: dropped.append(ex.submit(int, 6))))
+        del r
+        gc.collect()
+        for _ in range(200):
+            if len(dropped) == 2:
+                break
+            time.sleep(0.01)
+        assert sorted(f.result(timeout=LONG) for f in dropped) == [5, 6]
+        # a task waiting for another task of the same pool
+        inner = ex.submit(time.sleep, 0.02)
+        assert ex.submit(lambda: inner.result(timeout=LONG)).result(timeout=LONG) is None
+    # a task shutting its own executor down
+    ex = futures_mod.ThreadPoolExecutor(2)
+    own = ex.submit(lambda: ex.shutdown(wait=False))
+    assert own.result(timeout=LONG) is None
+    with pytest.raises(RuntimeError):
+        ex.submit(print)
+    ex.shutdown()
+
+
+def test_cancel_and_complete_race(futures_mod):
+    with futures_mod.ThreadPoolExecutor(2) as ex:
+        fs = [ex.submit(int, i) for i in range(5000)]
+        cancelled = [f for f in fs if f.cancel()]
+        for f in fs:
+            try:
+                f.result(timeout=LONG)
+            except futures_mod.CancelledError:
+                assert f in cancelled
+        r = futures_mod.wait(fs, timeout=LONG)
+        assert r.done | r.not_done == set(fs)
+        assert all(f.cancelled() for f in r.not_done)  # cancelled, never seen by a worker
+
+
 # ----------------------------------------------------------------- cconc only
 
 
@@ -875,6 +951,18 @@ def test_no_growth_on_repeat():
                 pass
             futures.wait([f, g])
             list(futures.as_completed([f, g]))
+            p, sp = futures.Future(), std_futures.Future()
+            futures.wait([p, sp, f], timeout=0)
+            it = futures.as_completed([p, sp, g], timeout=0)
+            next(it)
+            try:
+                next(it)
+            except futures.TimeoutError:
+                pass
+            std_futures.wait([p, f], timeout=0)
+            p.set_result(1)
+            sp.set_result(2)
+            futures.wait([p, sp], timeout=0)
         with futures.ThreadPoolExecutor(2) as ex:
             for f in [ex.submit(divmod, i, 3) for i in range(n)]:
                 f.result()
@@ -887,7 +975,7 @@ def test_no_growth_on_repeat():
         cycle(2000)
         gc.collect()
         before = tracemalloc.get_traced_memory()[0]
-        cycle(20000)
+        cycle(10000)
         gc.collect()
         after = tracemalloc.get_traced_memory()[0]
     finally:
