@@ -16,6 +16,7 @@ import collections
 import itertools
 import math
 import os
+import sys
 import threading
 import time
 import weakref
@@ -117,7 +118,9 @@ class ThreadPoolExecutor(_cconc._ThreadPoolExecutorCore, _thread.ThreadPoolExecu
             raise ValueError("max_workers must be greater than 0")
         if initializer is not None and not callable(initializer):
             raise TypeError("initializer must be a callable")
-        limit = max_workers if isinstance(max_workers, int) else math.ceil(max_workers)
+        # The native core counts threads in a Py_ssize_t; the stdlib compares
+        # len(threads) < max_workers, which a float or a huge int also allows.
+        limit = min(max_workers if isinstance(max_workers, int) else math.ceil(max_workers), sys.maxsize)
         super().__init__(limit, initializer, initargs)
         self._max_workers = max_workers
         self._threads = set()
