@@ -108,12 +108,14 @@ static int waiter_ready(WaiterObject *w)
     case W_ALL_COMPLETED:
         return w->pending <= 0;
     default:
-        return PyList_GET_SIZE(w->finished) > 0;
+        return w->finished && PyList_GET_SIZE(w->finished) > 0;
     }
 }
 
 static void waiter_add(WaiterObject *w, PyObject *future, int how)
 {
+    if (!w->finished) /* cleared by the GC */
+        return;
     if (PyList_Append(w->finished, future) < 0)
         PyErr_WriteUnraisable((PyObject *)w);
     if (w->kind == W_FIRST_EXCEPTION && how == ADD_EXCEPTION)
@@ -1105,7 +1107,7 @@ static int as_completed_start(AsCompletedObject *self, cc_state *st)
         if (cc_seconds_from_object(self->timeout, &seconds) < 0)
             return -1;
         self->has_deadline = 1;
-        self->deadline = seconds > 0 ? cc_deadline_after(seconds) : cc_monotonic_ns() + (int64_t)(seconds * 1e9);
+        self->deadline = cc_deadline_after(seconds); /* now, when not positive */
     }
     PyObject *fs = PySet_New(self->fs_arg);
     Py_CLEAR(self->fs_arg);

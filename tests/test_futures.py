@@ -701,6 +701,12 @@ def test_wait_bad_input(futures_mod):
     with pytest.raises(TypeError):
         futures_mod.wait([p], timeout="1")
     assert futures_mod.wait([p], timeout=-1).not_done == {p}
+    with pytest.raises(OverflowError):
+        futures_mod.wait([p], timeout=1e300)
+    with pytest.raises(TypeError):
+        p.result(1, 2)
+    with pytest.raises(TypeError):
+        p.add_done_callback()
     # a waiter left nothing behind: p still completes normally
     p.set_result(1)
     assert futures_mod.wait([p]).done == {p}
