@@ -17,6 +17,24 @@ typedef struct {
     PyTypeObject *Lock_type;
     PyTypeObject *RLock_type;
     PyTypeObject *Event_type;
+
+    /* futures (future.c, executor.c); the PyObject members are handed over
+     * by cconc/futures.py through _futures_setup() */
+    PyTypeObject *FutureCore_type;
+    PyTypeObject *FutureWaiter_type;
+    PyTypeObject *AsCompleted_type;
+    PyTypeObject *WorkQueue_type;
+    PyTypeObject *ExecutorCore_type;
+    PyObject *Future_type; /* cconc.futures.Future: _FutureCore + concurrent.futures.Future */
+    PyObject *CancelledError;
+    PyObject *TimeoutError;
+    PyObject *InvalidStateError;
+    PyObject *BrokenThreadPool;
+    PyObject *futures_logger; /* logging.getLogger("concurrent.futures") */
+    PyObject *DoneAndNotDoneFutures;
+    PyObject *futures_spawn_worker; /* starts one worker thread of an executor */
+    PyObject *futures_exiting;      /* Py_True once the interpreter exits */
+    PyObject *futures_condition_factory; /* threading.Condition, for f._condition */
 } cc_state;
 
 extern PyModuleDef cc_module_def;
@@ -32,6 +50,8 @@ static inline cc_state *cc_state_of_type(PyTypeObject *type)
 /* Each concern registers its types into the module and state (module.c calls these). */
 int cc_lock_exec(PyObject *module, cc_state *st);
 int cc_event_exec(PyObject *module, cc_state *st);
+int cc_future_exec(PyObject *module, cc_state *st);
+int cc_executor_exec(PyObject *module, cc_state *st);
 
 /* Create a heap type from spec, store it in *slot and add it to the module. */
 int cc_add_type(PyObject *module, PyType_Spec *spec, PyObject *base, PyTypeObject **slot);
@@ -149,5 +169,20 @@ int cc_park(cc_waitlist *wl, cc_waiter *w, cc_deadline deadline);
 /* Incremented in the child after every fork(). */
 extern uint64_t cc_fork_epoch;
 int cc_park_exec(PyObject *module);
+
+/* ------------------------------------------------------------------------
+ * futures: what executor.c needs of future.c.
+ * ---------------------------------------------------------------------- */
+/* A new pending cconc.futures.Future. */
+PyObject *cc_future_new(cc_state *st);
+int cc_is_future(cc_state *st, PyObject *obj);
+/* The Future methods of the same names, on a cconc future; -1 with an exception. */
+int cc_future_set_running_or_notify_cancel(PyObject *future); /* 1 running, 0 cancelled */
+int cc_future_set_result(PyObject *future, PyObject *result);
+int cc_future_set_exception(PyObject *future, PyObject *exc);
+int cc_future_cancel(PyObject *future); /* 1 cancelled, 0 not */
+/* Log the current exception on the concurrent.futures logger with exc_info,
+ * as `except: LOGGER.<method>(msg[, arg], exc_info=True)`; clears it. */
+void cc_futures_log_exception(cc_state *st, const char *method, const char *msg, PyObject *arg);
 
 #endif /* CCONC_H */
