@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-MIRRORS = [("threading", "cconc.threading")]
+MIRRORS = [("threading", "cconc.threading"), ("concurrent.futures", "cconc.futures")]
 
 
 @pytest.mark.parametrize("stdlib_name, cconc_name", MIRRORS)
@@ -17,8 +17,15 @@ def test_mirror_is_complete(stdlib_name, cconc_name):
     public = [n for n in dir(std) if not n.startswith("_") and not isinstance(getattr(std, n), type(sys))]
     missing = [n for n in public if not hasattr(mirror, n)]
     assert missing == []
-    # private names programs reach for resolve to the stdlib's
+
+
+def test_threading_private_names_are_the_stdlib():
+    import threading as std
+
+    import cconc.threading as mirror
+
     assert mirror._shutdown is std._shutdown
+    assert mirror._active is std._active
 
 
 def test_native_primitives_replace_the_stdlib():
