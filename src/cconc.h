@@ -17,6 +17,23 @@ typedef struct {
     PyTypeObject *Lock_type;
     PyTypeObject *RLock_type;
     PyTypeObject *Event_type;
+
+    /* queue (queue.c, simplequeue.c) */
+    PyTypeObject *Queue_type;
+    PyTypeObject *LifoQueue_type;
+    PyTypeObject *PriorityQueue_type;
+    PyTypeObject *QueueView_type;
+    PyTypeObject *QueueViewIter_type;
+    PyTypeObject *SimpleQueue_type;
+    PyObject *queue_Empty;      /* the stdlib's queue.Empty */
+    PyObject *queue_Full;       /* the stdlib's queue.Full */
+    PyObject *queue_ShutDown;   /* queue.ShutDown on 3.13+, ours before */
+    PyObject *queue_deque;      /* collections.deque, heapq.heappush/heappop and */
+    PyObject *queue_heappush;   /* threading.Condition: what the stdlib's queue.py */
+    PyObject *queue_heappop;    /* uses, for subclasses that override _init, _put... */
+    PyObject *queue_Condition;
+    PyObject *str_init, *str_qsize, *str_put, *str_get, *str_queue;
+    PyObject *str_append, *str_popleft, *str_pop;
 } cc_state;
 
 extern PyModuleDef cc_module_def;
@@ -32,6 +49,8 @@ static inline cc_state *cc_state_of_type(PyTypeObject *type)
 /* Each concern registers its types into the module and state (module.c calls these). */
 int cc_lock_exec(PyObject *module, cc_state *st);
 int cc_event_exec(PyObject *module, cc_state *st);
+int cc_queue_exec(PyObject *module, cc_state *st);
+int cc_simplequeue_exec(PyObject *module, cc_state *st);
 
 /* Create a heap type from spec, store it in *slot and add it to the module. */
 int cc_add_type(PyObject *module, PyType_Spec *spec, PyObject *base, PyTypeObject **slot);
