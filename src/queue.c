@@ -1015,7 +1015,8 @@ static int queue_clear(QueueObject *self)
     ring_detach(&self->ring, &old);
     self->version++;
     ring_release(&old);
-    Py_CLEAR(self->maxsize_obj);
+    /* maxsize_obj stays until dealloc: a __del__ run by this clearing may
+     * still read q.maxsize (it cannot be part of a cycle worth breaking). */
     Py_CLEAR(self->not_empty);
     Py_CLEAR(self->not_full);
     Py_CLEAR(self->all_tasks_done);
@@ -1032,6 +1033,7 @@ static void queue_dealloc(QueueObject *self)
     if (self->weakreflist)
         PyObject_ClearWeakRefs((PyObject *)self);
     queue_clear(self);
+    Py_CLEAR(self->maxsize_obj);
     tp->tp_free(self);
     Py_DECREF(tp);
 }
