@@ -210,15 +210,18 @@ static int heap_sift_up(QueueObject *self, Py_ssize_t pos)
 
 /* ----------------------------------------------------- native storage */
 
-/* Add an item to the ring. As heapq.heappush, a comparison error leaves the
- * item in the heap (unsorted), so qsize() agrees with the stdlib's. */
+/* Add an item to the ring: 0, or -1 with an exception. As heapq.heappush,
+ * a comparison error leaves the item in the heap (unsorted), so qsize()
+ * agrees with the stdlib's: that error returns PUSH_FAILED_BUT_STORED. */
+#define PUSH_FAILED_BUT_STORED (-2)
+
 static int native_push(QueueObject *self, PyObject *item)
 {
     if (ring_push(&self->ring, item) < 0)
         return -1;
     self->version++;
-    if (self->kind == KIND_PRIO)
-        return heap_sift_down(self, 0, self->ring.len - 1);
+    if (self->kind == KIND_PRIO && heap_sift_down(self, 0, self->ring.len - 1) < 0)
+        return PUSH_FAILED_BUT_STORED;
     return 0;
 }
 
@@ -410,16 +413,19 @@ static int queue_put_items(QueueObject *self, PyObject *const *items, Py_ssize_t
         Py_ssize_t k = 0;
         int failed = 0;
         for (; k < room; k++) {
-            if (q_push(self, items[done + k]) < 0) {
-                failed = 1;
+            if ((failed = q_push(self, items[done + k])) < 0)
                 break;
-            }
         }
         done += k;
+        /* As put(): a task is counted, and a getter woken, only for items
+         * put without error. */
         self->unfinished += k;
         wake(&self->getters, k);
-        if (failed)
+        if (failed < 0) {
+            if (failed == PUSH_FAILED_BUT_STORED)
+                done++;  /* it is in the queue: a retry must not put it again */
             goto error_held;
+        }
         woken = 0;
         q_exit(self, held);
         held = 0;
@@ -589,18 +595,20 @@ static PyObject *queue_put_many(QueueObject *self, PyObject *const *args, Py_ssi
     PyObject *a[3];
     if (cc_parse_args("put_many", args, nargs, kwnames, kwlist, 3, 1, a) < 0)
         return NULL;
-    /* Read the whole iterable first: an error while iterating puts nothing. */
-    PyObject *seq = PySequence_Fast(a[0], "put_many() argument must be iterable");
+    /* Read the whole iterable first: an error while iterating puts nothing.
+     * A tuple of our own, because the call may wait or run Python code, and
+     * meanwhile any thread could change a list we were given. */
+    PyObject *seq = PySequence_Tuple(a[0]);
     if (!seq)
         return NULL;
-    Py_ssize_t done = 0, n = PySequence_Fast_GET_SIZE(seq);
+    Py_ssize_t done = 0, n = PyTuple_GET_SIZE(seq);
     int r = 0;
     if (n) {
         if (!self->generic && self->kind != KIND_PRIO && self->maxsize <= 0 &&
             ring_reserve(&self->ring, n) < 0)
             r = -1;  /* nothing put */
         else
-            r = queue_put_items(self, PySequence_Fast_ITEMS(seq), n, a[1], a[2], &done);
+            r = queue_put_items(self, &PyTuple_GET_ITEM(seq, 0), n, a[1], a[2], &done);
     }
     Py_DECREF(seq);
     if (r < 0) {
@@ -1217,8 +1225,10 @@ static PyMethodDef queue_methods[] = {
      "in); the timeout covers the whole call. If it cannot finish (Full when\n"
      "block is false or the timeout passes, ShutDown, KeyboardInterrupt, an\n"
      "error from _put or a comparison), the exception has an attribute\n"
-     "put_count: the first put_count items are in the queue, the others are not.\n"
-     "Nothing is lost or duplicated: retry with items[e.put_count:]."},
+     "put_count: the first put_count items are in the queue, the others are not\n"
+     "(an item a PriorityQueue failed to compare stays in, as with put() and\n"
+     "heapq, and is counted). Nothing is lost or duplicated: retry with\n"
+     "items[e.put_count:]."},
     {"get_many", (PyCFunction)(void (*)(void))queue_get_many, METH_FASTCALL | METH_KEYWORDS,
      "get_many(max_items, block=True, timeout=None)\n--\n\n"
      "Wait exactly as get() does until at least one item is available (Empty on\n"

@@ -107,10 +107,27 @@ def test_put_many_ctrl_c_reports_put_count():
 
 def test_put_many_priority_comparison_error():
     q = cq.PriorityQueue()
+    items = [3, 1, "x", 2]
     with pytest.raises(TypeError) as info:
-        q.put_many([3, 1, "x", 2])
-    assert info.value.put_count == 2
-    assert q.unfinished_tasks == 2
+        q.put_many(items)
+    # as put() and heapq.heappush: "x" stays in the heap; it is counted so
+    # that a retry with the rest does not put it twice
+    assert info.value.put_count == 3
+    assert q.qsize() == 3 and q.unfinished_tasks == 2
+    assert "x" in list(q.queue)
+
+
+def test_put_many_list_mutated_meanwhile_is_safe():
+    q = cq.Queue(1)
+    items = [0, 1, 2, 3]
+    t = threading.Timer(0.1, items.clear)
+    t.start()
+    consumer = threading.Timer(0.3, lambda: [q.get() for _ in range(4)])
+    consumer.start()
+    q.put_many(items, timeout=10)  # a snapshot of the list is put
+    t.join()
+    consumer.join()
+    assert q.qsize() == 0 and q.unfinished_tasks == 4
 
 
 # ---------------------------------------------------------------- get_many
