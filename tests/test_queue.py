@@ -629,7 +629,7 @@ def test_fork_while_threads_wait(queue_mod):
     results = []
     getters = [start(lambda: results.append(q.get())) for _ in range(2)]
     putter = start(full.put, "y")
-    time.sleep(0.2)
+    time.sleep(0.5)  # all three blocked, not holding any lock, when we fork
     pid = os.fork()
     if pid == 0:
         code = 1

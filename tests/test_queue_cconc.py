@@ -394,3 +394,76 @@ def test_init_again_starts_afresh():
     assert q.qsize() == 0 and q.maxsize == 5 and not q.is_shutdown and q.unfinished_tasks == 0
     q.put(1)
     assert q.get() == 1
+
+
+# ------------------------------------------------------ wake-ups never lost
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("cls", [cq.Queue, cq.PriorityQueue, cq.SimpleQueue])
+def test_wake_up_passed_on_when_interrupted_after_being_woken(cls):
+    # The main thread is the oldest getter. A signal handler running inside
+    # its wait puts an item (waking the main thread) and then raises: the
+    # main thread leaves with the exception, so the wake-up must go to the
+    # next getter. (The stdlib's Condition loses it: the other getter would
+    # sleep until the next put.)
+    q = cls()
+    out = []
+
+    class Interrupted(Exception):
+        pass
+
+    def handler(signum, frame):
+        q.put("item")
+        raise Interrupted
+
+    old = signal.signal(signal.SIGUSR1, handler)
+    try:
+        main = threading.get_ident()
+        # the other getter queues up behind the main thread
+        timer = threading.Timer(0.2, lambda: start(lambda: out.append(q.get(timeout=30))))
+        timer.start()
+        kill = threading.Timer(0.5, signal.pthread_kill, (main, signal.SIGUSR1))
+        kill.start()
+        with pytest.raises(Interrupted):
+            q.get()
+        kill.join()
+        timer.join()
+        deadline = time.monotonic() + 10
+        while not out and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert out == ["item"]
+    finally:
+        signal.signal(signal.SIGUSR1, old)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("cls", [cq.Queue, cq.LifoQueue])
+def test_slot_passed_on_when_putter_interrupted_after_being_woken(cls):
+    q = cls(1)
+    q.put("a")
+    taken = []
+
+    class Interrupted(Exception):
+        pass
+
+    def handler(signum, frame):
+        taken.append(q.get())  # frees the slot, waking the main thread
+        raise Interrupted
+
+    old = signal.signal(signal.SIGUSR1, handler)
+    try:
+        other = []
+        timer = threading.Timer(0.2, lambda: other.append(start(q.put, "c")))
+        timer.start()
+        kill = threading.Timer(0.5, signal.pthread_kill, (threading.get_ident(), signal.SIGUSR1))
+        kill.start()
+        with pytest.raises(Interrupted):
+            q.put("b")
+        kill.join()
+        timer.join()
+        other[0].join(10)
+        assert not other[0].is_alive()
+        assert taken == ["a"] and list(q.queue) == ["c"]
+    finally:
+        signal.signal(signal.SIGUSR1, old)
