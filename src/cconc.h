@@ -35,6 +35,22 @@ typedef struct {
     PyObject *futures_spawn_worker; /* starts one worker thread of an executor */
     PyObject *futures_exiting;      /* Py_True once the interpreter exits */
     PyObject *futures_condition_factory; /* threading.Condition, for f._condition */
+    /* queue (queue.c, simplequeue.c) */
+    PyTypeObject *Queue_type;
+    PyTypeObject *LifoQueue_type;
+    PyTypeObject *PriorityQueue_type;
+    PyTypeObject *QueueView_type;
+    PyTypeObject *QueueViewIter_type;
+    PyTypeObject *SimpleQueue_type;
+    PyObject *queue_Empty;      /* the stdlib's queue.Empty */
+    PyObject *queue_Full;       /* the stdlib's queue.Full */
+    PyObject *queue_ShutDown;   /* queue.ShutDown on 3.13+, ours before */
+    PyObject *queue_deque;      /* collections.deque, heapq.heappush/heappop and */
+    PyObject *queue_heappush;   /* threading.Condition: what the stdlib's queue.py */
+    PyObject *queue_heappop;    /* uses, for subclasses that override _init, _put... */
+    PyObject *queue_Condition;
+    PyObject *str_init, *str_qsize, *str_put, *str_get, *str_queue;
+    PyObject *str_append, *str_popleft, *str_pop;
 } cc_state;
 
 extern PyModuleDef cc_module_def;
@@ -52,6 +68,8 @@ int cc_lock_exec(PyObject *module, cc_state *st);
 int cc_event_exec(PyObject *module, cc_state *st);
 int cc_future_exec(PyObject *module, cc_state *st);
 int cc_executor_exec(PyObject *module, cc_state *st);
+int cc_queue_exec(PyObject *module, cc_state *st);
+int cc_simplequeue_exec(PyObject *module, cc_state *st);
 
 /* Create a heap type from spec, store it in *slot and add it to the module. */
 int cc_add_type(PyObject *module, PyType_Spec *spec, PyObject *base, PyTypeObject **slot);

@@ -44,6 +44,8 @@ static const exec_fn concern_exec[] = {
     cc_event_exec,
     cc_future_exec,
     cc_executor_exec,
+    cc_queue_exec,
+    cc_simplequeue_exec,
 };
 
 static int module_exec(PyObject *m)

@@ -1,3 +1,4 @@
 """Importing this package registers every benchmark case, one module per concern."""
 from . import threading_cases  # noqa: F401
 from . import futures_cases  # noqa: F401
+from . import queue_cases  # noqa: F401

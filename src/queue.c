@@ -1,0 +1,1652 @@
+/* queue.Queue, LifoQueue and PriorityQueue.
+ *
+ * One object type, three orders: a ring buffer of object pointers used as a
+ * FIFO, as a stack, or as a binary heap laid out and sifted exactly as
+ * heapq's, so that the order of equal priorities, the comparisons made and
+ * q.queue[i] are the stdlib's.
+ *
+ * Two ways to run:
+ *  - native: the items live in the ring. A FIFO or LIFO operation never calls
+ *    out to Python, so under the GIL it is atomic; it does not even take
+ *    q.mutex, it only waits while another thread holds it (code that groups
+ *    operations under `with q.mutex:` stays atomic). A priority queue's
+ *    comparisons may run Python code (and release the GIL), so it holds
+ *    q.mutex around them, as the stdlib does.
+ *  - generic: when a subclass overrides _init/_qsize/_put/_get, or code
+ *    assigns q.queue, every operation calls those methods with q.mutex held,
+ *    exactly as the stdlib's queue.py; the base methods then work on
+ *    self.queue as the stdlib's do.
+ *
+ * Waiting threads park on three FIFO waitlists (getters, putters, joiners)
+ * rather than on q.not_empty & co: a put wakes one getter, a get wakes one
+ * putter, the last task_done wakes every joiner. A woken thread re-checks
+ * and parks again when another thread took what it was woken for; one woken
+ * at the instant it times out or is interrupted passes the wake-up on. */
+#include "ring.h"
+
+#include <math.h>
+#include <structmember.h>
+
+enum { KIND_FIFO = 0, KIND_LIFO = 1, KIND_PRIO = 2 };
+
+typedef struct {
+    PyObject_HEAD
+    cc_ring ring;
+    int kind;
+    int generic;           /* operations go through _qsize/_put/_get (see above) */
+    int is_shutdown;
+    Py_ssize_t maxsize;    /* <= 0: unbounded */
+    Py_ssize_t unfinished;
+    uint64_t version;      /* bumped by every change of the ring, for iterators */
+    unsigned long owner;   /* thread holding mutex for one of our operations, or 0 */
+    cc_waitlist getters, putters, joiners;
+    PyObject *maxsize_obj; /* what the user gave, returned by q.maxsize */
+    PyObject *mutex;       /* created on first need (q.mutex, generic, priority) */
+    PyObject *not_empty, *not_full, *all_tasks_done;
+    PyObject *pyqueue;     /* generic: the object behind self.queue */
+    PyObject *dict, *weakreflist;
+} QueueObject;
+
+typedef struct {
+    PyObject_HEAD
+    QueueObject *q;
+} QueueViewObject;
+
+typedef struct {
+    PyObject_HEAD
+    QueueObject *q;        /* NULL once exhausted */
+    Py_ssize_t index;
+    uint64_t version;
+} QueueViewIterObject;
+
+/* The cconc Lock's own C methods, found in its method table at exec: q.mutex
+ * is always a cconc Lock we created, so we call them without a lookup. */
+static PyCFunction lock_fn_locked, lock_fn_enter, lock_fn_release;
+
+static cc_state *qstate(QueueObject *self) { return cc_state_of_type(Py_TYPE(self)); }
+
+enum { RAISE_EMPTY, RAISE_FULL, RAISE_SHUTDOWN };
+
+static void q_raise(QueueObject *self, int which)
+{
+    cc_state *st = qstate(self);
+    if (st)
+        PyErr_SetNone(which == RAISE_EMPTY  ? st->queue_Empty
+                      : which == RAISE_FULL ? st->queue_Full
+                                            : st->queue_ShutDown);
+}
+
+static inline void wake(cc_waitlist *wl, Py_ssize_t n)
+{
+    if (wl->count && n)
+        cc_waitlist_wake(wl, n);
+}
+
+/* ---------------------------------------------------------------- mutex */
+
+static int q_make_mutex(QueueObject *self)
+{
+    if (self->mutex)
+        return 0;
+    cc_state *st = qstate(self);
+    if (!st)
+        return -1;
+    self->mutex = PyObject_CallNoArgs((PyObject *)st->Lock_type);
+    return self->mutex ? 0 : -1;
+}
+
+static int mutex_locked(PyObject *mutex)
+{
+    PyObject *r = lock_fn_locked(mutex, NULL);
+    int locked = r == Py_True;
+    Py_XDECREF(r);
+    return locked;
+}
+
+/* Enter an operation. `hold`: it calls out to Python, so it must hold
+ * q.mutex throughout; otherwise it only waits while someone else holds it.
+ * Returns 1 when the mutex is held (pass to q_exit), 0 when not, -1 on error
+ * (a signal handler raised while waiting, or a re-entrant call). */
+static int q_enter(QueueObject *self, int hold)
+{
+    if (!self->mutex) {
+        if (!hold)
+            return 0;
+        if (q_make_mutex(self) < 0)
+            return -1;
+    }
+    else if (!hold && !mutex_locked(self->mutex))
+        return 0;
+    unsigned long me = PyThread_get_thread_ident();
+    if (self->owner == me && mutex_locked(self->mutex)) {
+        PyErr_SetString(PyExc_RuntimeError,
+                        "re-entrant call: this thread is inside an operation on the same queue "
+                        "(a comparison, _put, _get or _qsize); the stdlib would deadlock here");
+        return -1;
+    }
+    PyObject *r = lock_fn_enter(self->mutex, NULL);
+    if (!r)
+        return -1;
+    Py_DECREF(r);
+    self->owner = me;
+    return 1;
+}
+
+/* Never raises, so it is safe on error paths with an exception set. */
+static void q_exit(QueueObject *self, int held)
+{
+    if (held > 0) {
+        self->owner = 0;
+        if (mutex_locked(self->mutex)) {  /* unless user code released it under us */
+            PyObject *r = lock_fn_release(self->mutex, NULL);
+            Py_XDECREF(r);
+        }
+    }
+}
+
+static inline int q_needs_hold(QueueObject *self) { return self->generic || self->kind == KIND_PRIO; }
+
+/* ----------------------------------------------------------------- heap */
+
+static int heap_changed(QueueObject *self, Py_ssize_t size)
+{
+    if (size == self->ring.len)
+        return 0;
+    PyErr_SetString(PyExc_RuntimeError, "list changed size during iteration");
+    return 1;
+}
+
+/* heapq's _siftdown: bubble the item at pos up towards start while it is
+ * smaller than its parent. A comparison may run any code: hold references
+ * across it and re-read the array after it. */
+static int heap_sift_down(QueueObject *self, Py_ssize_t start, Py_ssize_t pos)
+{
+    Py_ssize_t size = self->ring.len;
+    while (pos > start) {
+        Py_ssize_t parentpos = (pos - 1) >> 1;
+        PyObject *item = Py_NewRef(self->ring.items[pos]);
+        PyObject *parent = Py_NewRef(self->ring.items[parentpos]);
+        int lt = PyObject_RichCompareBool(item, parent, Py_LT);
+        Py_DECREF(item);
+        Py_DECREF(parent);
+        if (lt < 0 || heap_changed(self, size))
+            return -1;
+        if (!lt)
+            break;
+        PyObject **arr = self->ring.items;
+        PyObject *tmp = arr[parentpos];
+        arr[parentpos] = arr[pos];
+        arr[pos] = tmp;
+        pos = parentpos;
+    }
+    return 0;
+}
+
+/* heapq's _siftup: move the smaller child up until a leaf, then sift down. */
+static int heap_sift_up(QueueObject *self, Py_ssize_t pos)
+{
+    Py_ssize_t end = self->ring.len, start = pos, limit = end >> 1;
+    while (pos < limit) {
+        Py_ssize_t child = 2 * pos + 1;
+        if (child + 1 < end) {
+            PyObject *a = Py_NewRef(self->ring.items[child]);
+            PyObject *b = Py_NewRef(self->ring.items[child + 1]);
+            int lt = PyObject_RichCompareBool(a, b, Py_LT);
+            Py_DECREF(a);
+            Py_DECREF(b);
+            if (lt < 0 || heap_changed(self, end))
+                return -1;
+            if (!lt)
+                child++;
+        }
+        PyObject **arr = self->ring.items;
+        PyObject *tmp = arr[child];
+        arr[child] = arr[pos];
+        arr[pos] = tmp;
+        pos = child;
+    }
+    return heap_sift_down(self, start, pos);
+}
+
+/* ----------------------------------------------------- native storage */
+
+/* Add an item to the ring: 0, or -1 with an exception. As heapq.heappush,
+ * a comparison error leaves the item in the heap (unsorted), so qsize()
+ * agrees with the stdlib's: that error returns PUSH_FAILED_BUT_STORED. */
+#define PUSH_FAILED_BUT_STORED (-2)
+
+static int native_push(QueueObject *self, PyObject *item)
+{
+    if (ring_push(&self->ring, item) < 0)
+        return -1;
+    self->version++;
+    if (self->kind == KIND_PRIO && heap_sift_down(self, 0, self->ring.len - 1) < 0)
+        return PUSH_FAILED_BUT_STORED;
+    return 0;
+}
+
+/* Remove the next item (len > 0). As heapq.heappop, a comparison error
+ * while restoring the heap loses the smallest item. */
+static PyObject *native_pop(QueueObject *self)
+{
+    PyObject *item;
+    self->version++;
+    if (self->kind == KIND_FIFO)
+        item = ring_pop_front(&self->ring);
+    else if (self->kind == KIND_LIFO)
+        item = ring_pop_back(&self->ring);
+    else {
+        PyObject *last = ring_pop_back(&self->ring);
+        if (self->ring.len == 0)
+            item = last;
+        else {
+            item = self->ring.items[0];
+            self->ring.items[0] = last;
+            if (heap_sift_up(self, 0) < 0) {
+                Py_DECREF(item);
+                return NULL;
+            }
+        }
+    }
+    ring_maybe_shrink(&self->ring);
+    return item;
+}
+
+/* -------------------------------------------- storage, either way */
+
+static Py_ssize_t q_size(QueueObject *self)
+{
+    if (!self->generic)
+        return self->ring.len;
+    cc_state *st = qstate(self);
+    if (!st)
+        return -1;
+    PyObject *r = PyObject_CallMethodNoArgs((PyObject *)self, st->str_qsize);
+    if (!r)
+        return -1;
+    Py_ssize_t n = PyNumber_AsSsize_t(r, PyExc_OverflowError);
+    Py_DECREF(r);
+    if (n < 0) {
+        if (PyErr_Occurred())
+            return -1;
+        n = 0;
+    }
+    return n;
+}
+
+static int q_push(QueueObject *self, PyObject *item)
+{
+    if (!self->generic)
+        return native_push(self, item);
+    cc_state *st = qstate(self);
+    if (!st)
+        return -1;
+    PyObject *r = PyObject_CallMethodOneArg((PyObject *)self, st->str_put, item);
+    if (!r)
+        return -1;
+    Py_DECREF(r);
+    return 0;
+}
+
+static PyObject *q_pop(QueueObject *self)
+{
+    if (!self->generic)
+        return native_pop(self);
+    cc_state *st = qstate(self);
+    return st ? PyObject_CallMethodNoArgs((PyObject *)self, st->str_get) : NULL;
+}
+
+/* -------------------------------------------------------------- timeouts */
+
+typedef struct {
+    cc_deadline deadline;  /* 0: do not wait; CC_FOREVER: no deadline */
+    int too_large;         /* beyond TIMEOUT_MAX: OverflowError, but only if we must wait */
+} qwait;
+
+/* The stdlib's rules: `block` by truth value; with block, timeout None waits
+ * forever and a negative one is ValueError; without block, timeout is ignored. */
+static int qwait_parse(PyObject *block_obj, PyObject *timeout_obj, qwait *w)
+{
+    int block = 1;
+    w->deadline = CC_FOREVER;
+    w->too_large = 0;
+    if (block_obj && (block = PyObject_IsTrue(block_obj)) < 0)
+        return -1;
+    if (!block) {
+        w->deadline = 0;
+        return 0;
+    }
+    if (!timeout_obj || timeout_obj == Py_None)
+        return 0;
+    double seconds;
+    if (cc_seconds_from_object(timeout_obj, &seconds) < 0)
+        return -1;
+    if (seconds < 0) {
+        PyErr_SetString(PyExc_ValueError, "'timeout' must be a non-negative number");
+        return -1;
+    }
+    if (seconds > CC_TIMEOUT_MAX)
+        w->too_large = 1;
+    else
+        w->deadline = cc_deadline_after(seconds);
+    return 0;
+}
+
+/* 1 when the caller must give up instead of waiting (exception set when
+ * the timeout is too large to wait). */
+static int qwait_over(const qwait *w)
+{
+    if (w->deadline == 0 || (w->deadline != CC_FOREVER && cc_monotonic_ns() >= w->deadline))
+        return 1;
+    return 0;
+}
+
+static int qwait_check_overflow(const qwait *w)
+{
+    if (w->too_large) {
+        PyErr_SetString(PyExc_OverflowError, "timeout value is too large");
+        return -1;
+    }
+    return 0;
+}
+
+/* Attach `value` to the exception being raised as attribute `name`. */
+static void exc_attach(const char *name, PyObject *value)
+{
+    PyObject *type, *exc, *tb;
+    PyErr_Fetch(&type, &exc, &tb);
+    PyErr_NormalizeException(&type, &exc, &tb);
+    if (exc && PyObject_SetAttrString(exc, name, value) < 0)
+        PyErr_Clear();
+    PyErr_Restore(type, exc, tb);
+}
+
+/* ---------------------------------------------------------- put and get */
+
+/* Put items[0..n) in order, as many per wake-up as there is room for.
+ * Returns 0, or -1 with *done items put (a prefix) and an exception set. */
+static int queue_put_items(QueueObject *self, PyObject *const *items, Py_ssize_t n, PyObject *block_obj,
+                           PyObject *timeout_obj, Py_ssize_t *done_out)
+{
+    qwait wt = {CC_FOREVER, 0};
+    int parsed = 0, woken = 0, held = 0;
+    Py_ssize_t done = 0;
+    for (;;) {
+        held = q_enter(self, q_needs_hold(self));
+        if (held < 0)
+            goto error;
+        if (self->is_shutdown) {
+            q_raise(self, RAISE_SHUTDOWN);
+            goto error_held;
+        }
+        Py_ssize_t room = n - done;
+        if (self->maxsize > 0) {
+            /* As the stdlib, block and timeout matter only for a bounded queue. */
+            if (!parsed) {
+                if (qwait_parse(block_obj, timeout_obj, &wt) < 0)
+                    goto error_held;
+                parsed = 1;
+            }
+            Py_ssize_t size = q_size(self);
+            if (size < 0)
+                goto error_held;
+            if (self->maxsize - size < room)
+                room = self->maxsize - size;
+            if (room <= 0) {
+                if (qwait_over(&wt)) {
+                    q_raise(self, RAISE_FULL);
+                    goto error_held;
+                }
+                if (qwait_check_overflow(&wt) < 0)
+                    goto error_held;
+                cc_waiter w;
+                cc_waitlist_append(&self->putters, &w);
+                q_exit(self, held);
+                held = 0;
+                int r = cc_park(&self->putters, &w, wt.deadline);
+                woken = w.state == CC_WOKEN;
+                if (r == CC_PARK_ERROR)
+                    goto error;
+                continue;
+            }
+        }
+        Py_ssize_t k = 0;
+        int failed = 0;
+        for (; k < room; k++) {
+            if ((failed = q_push(self, items[done + k])) < 0)
+                break;
+        }
+        done += k;
+        /* As put(): a task is counted, and a getter woken, only for items
+         * put without error. */
+        self->unfinished += k;
+        wake(&self->getters, k);
+        if (failed < 0) {
+            if (failed == PUSH_FAILED_BUT_STORED)
+                done++;  /* it is in the queue: a retry must not put it again */
+            goto error_held;
+        }
+        woken = 0;
+        q_exit(self, held);
+        held = 0;
+        if (done == n) {
+            *done_out = done;
+            return 0;
+        }
+    }
+error_held:
+    q_exit(self, held);
+error:
+    if (woken)
+        wake(&self->putters, 1);  /* a slot we were woken for and did not use */
+    *done_out = done;
+    return -1;
+}
+
+/* Wait until an item is available, then remove one (max_items == 0: return
+ * it) or up to max_items (return a list). */
+static PyObject *queue_get_items(QueueObject *self, Py_ssize_t max_items, PyObject *block_obj,
+                                 PyObject *timeout_obj)
+{
+    qwait wt = {CC_FOREVER, 0};
+    int parsed = 0, woken = 0, held = 0;
+    Py_ssize_t size;
+    for (;;) {
+        held = q_enter(self, q_needs_hold(self));
+        if (held < 0)
+            goto error;
+        size = q_size(self);
+        if (size < 0)
+            goto error_held;
+        if (self->is_shutdown && size == 0) {
+            q_raise(self, RAISE_SHUTDOWN);
+            goto error_held;
+        }
+        if (!parsed) {
+            if (qwait_parse(block_obj, timeout_obj, &wt) < 0)
+                goto error_held;
+            parsed = 1;
+        }
+        if (size > 0)
+            break;
+        if (qwait_over(&wt)) {
+            q_raise(self, RAISE_EMPTY);
+            goto error_held;
+        }
+        if (qwait_check_overflow(&wt) < 0)
+            goto error_held;
+        cc_waiter w;
+        cc_waitlist_append(&self->getters, &w);
+        q_exit(self, held);
+        held = 0;
+        int r = cc_park(&self->getters, &w, wt.deadline);
+        woken = w.state == CC_WOKEN;
+        if (r == CC_PARK_ERROR)
+            goto error;
+    }
+    if (max_items == 0) {
+        PyObject *item = q_pop(self);
+        if (!item)
+            goto error_held;
+        wake(&self->putters, 1);
+        q_exit(self, held);
+        return item;
+    }
+    Py_ssize_t n = size < max_items ? size : max_items, got = 0;
+    PyObject *list = PyList_New(n);  /* before anything leaves the queue */
+    if (!list)
+        goto error_held;
+    for (; got < n; got++) {
+        PyObject *item = q_pop(self);
+        if (!item)
+            break;
+        PyList_SET_ITEM(list, got, item);
+    }
+    wake(&self->putters, got);
+    if (got < n) {
+        /* Never lose what was taken: the exception carries it as .items. */
+        if (PyList_SetSlice(list, got, n, NULL) < 0)
+            PyErr_Clear();
+        exc_attach("items", list);
+        Py_DECREF(list);
+        goto error_held;
+    }
+    q_exit(self, held);
+    return list;
+error_held:
+    q_exit(self, held);
+error:
+    if (woken)
+        wake(&self->getters, 1);  /* an item we were woken for and did not take */
+    return NULL;
+}
+
+/* The uncontended native case of put and get: no Python code runs, so it
+ * needs neither the mutex nor an argument parser. */
+static inline int native_fast(QueueObject *self)
+{
+    return !self->generic && self->kind != KIND_PRIO && (!self->mutex || !mutex_locked(self->mutex));
+}
+
+static const char *const put_kwlist[] = {"item", "block", "timeout", NULL};
+static const char *const get_kwlist[] = {"block", "timeout", NULL};
+
+static PyObject *queue_put(QueueObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    if (nargs == 1 && !kwnames && !self->is_shutdown &&
+        (self->maxsize <= 0 || self->ring.len < self->maxsize) && native_fast(self)) {
+        if (ring_push(&self->ring, args[0]) < 0)
+            return NULL;
+        self->version++;
+        self->unfinished++;
+        wake(&self->getters, 1);
+        Py_RETURN_NONE;
+    }
+    PyObject *a[3];
+    Py_ssize_t done;
+    if (cc_parse_args("put", args, nargs, kwnames, put_kwlist, 3, 1, a) < 0 ||
+        queue_put_items(self, a, 1, a[1], a[2], &done) < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *queue_put_nowait(QueueObject *self, PyObject *item)
+{
+    if (!self->is_shutdown && (self->maxsize <= 0 || self->ring.len < self->maxsize) && native_fast(self)) {
+        if (ring_push(&self->ring, item) < 0)
+            return NULL;
+        self->version++;
+        self->unfinished++;
+        wake(&self->getters, 1);
+        Py_RETURN_NONE;
+    }
+    Py_ssize_t done;
+    if (queue_put_items(self, &item, 1, Py_False, NULL, &done) < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *queue_get(QueueObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    if (nargs == 0 && !kwnames && self->ring.len && native_fast(self)) {
+        PyObject *item = native_pop(self);
+        wake(&self->putters, 1);
+        return item;
+    }
+    PyObject *a[2];
+    if (cc_parse_args("get", args, nargs, kwnames, get_kwlist, 2, 0, a) < 0)
+        return NULL;
+    return queue_get_items(self, 0, a[0], a[1]);
+}
+
+static PyObject *queue_get_nowait(QueueObject *self, PyObject *Py_UNUSED(ignored))
+{
+    if (self->ring.len && native_fast(self)) {
+        PyObject *item = native_pop(self);
+        wake(&self->putters, 1);
+        return item;
+    }
+    return queue_get_items(self, 0, Py_False, NULL);
+}
+
+static PyObject *queue_put_many(QueueObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    static const char *const kwlist[] = {"items", "block", "timeout", NULL};
+    PyObject *a[3];
+    if (cc_parse_args("put_many", args, nargs, kwnames, kwlist, 3, 1, a) < 0)
+        return NULL;
+    /* Read the whole iterable first: an error while iterating puts nothing.
+     * A tuple of our own, because the call may wait or run Python code, and
+     * meanwhile any thread could change a list we were given. */
+    PyObject *seq = PySequence_Tuple(a[0]);
+    if (!seq)
+        return NULL;
+    Py_ssize_t done = 0, n = PyTuple_GET_SIZE(seq);
+    int r = 0;
+    if (n) {
+        if (!self->generic && self->kind != KIND_PRIO && self->maxsize <= 0 &&
+            ring_reserve(&self->ring, n) < 0)
+            r = -1;  /* nothing put */
+        else
+            r = queue_put_items(self, &PyTuple_GET_ITEM(seq, 0), n, a[1], a[2], &done);
+    }
+    Py_DECREF(seq);
+    if (r < 0) {
+        PyObject *count = PyLong_FromSsize_t(done);
+        if (count) {
+            exc_attach("put_count", count);
+            Py_DECREF(count);
+        }
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *queue_get_many(QueueObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    static const char *const kwlist[] = {"max_items", "block", "timeout", NULL};
+    PyObject *a[3];
+    if (cc_parse_args("get_many", args, nargs, kwnames, kwlist, 3, 1, a) < 0)
+        return NULL;
+    Py_ssize_t max_items = PyNumber_AsSsize_t(a[0], PyExc_OverflowError);
+    if (max_items == -1 && PyErr_Occurred())
+        return NULL;
+    if (max_items < 1) {
+        PyErr_SetString(PyExc_ValueError, "max_items must be a positive integer");
+        return NULL;
+    }
+    return queue_get_items(self, max_items, a[1], a[2]);
+}
+
+/* ------------------------------------------------------ tasks, sizes */
+
+static PyObject *queue_task_done(QueueObject *self, PyObject *Py_UNUSED(ignored))
+{
+    int held = q_enter(self, 0);
+    if (held < 0)
+        return NULL;
+    Py_ssize_t unfinished = self->unfinished - 1;
+    if (unfinished <= 0) {
+        if (unfinished < 0) {
+            q_exit(self, held);
+            PyErr_SetString(PyExc_ValueError, "task_done() called too many times");
+            return NULL;
+        }
+        wake(&self->joiners, -1);
+    }
+    self->unfinished = unfinished;
+    q_exit(self, held);
+    Py_RETURN_NONE;
+}
+
+static PyObject *queue_join(QueueObject *self, PyObject *Py_UNUSED(ignored))
+{
+    for (;;) {
+        int held = q_enter(self, 0);
+        if (held < 0)
+            return NULL;
+        if (self->unfinished == 0) {
+            q_exit(self, held);
+            Py_RETURN_NONE;
+        }
+        cc_waiter w;
+        cc_waitlist_append(&self->joiners, &w);
+        q_exit(self, held);
+        if (cc_park(&self->joiners, &w, CC_FOREVER) == CC_PARK_ERROR)
+            return NULL;  /* joiners are all woken together: nothing to pass on */
+    }
+}
+
+/* qsize() under the stdlib's locking; -1 on error. */
+static Py_ssize_t queue_locked_size(QueueObject *self)
+{
+    if (!self->generic && !self->mutex)
+        return self->ring.len;
+    int held = q_enter(self, self->generic);
+    if (held < 0)
+        return -1;
+    Py_ssize_t n = q_size(self);
+    q_exit(self, held);
+    return n;
+}
+
+static PyObject *queue_qsize(QueueObject *self, PyObject *Py_UNUSED(ignored))
+{
+    Py_ssize_t n = queue_locked_size(self);
+    return n < 0 ? NULL : PyLong_FromSsize_t(n);
+}
+
+static PyObject *queue_empty(QueueObject *self, PyObject *Py_UNUSED(ignored))
+{
+    Py_ssize_t n = queue_locked_size(self);
+    return n < 0 ? NULL : PyBool_FromLong(n == 0);
+}
+
+static PyObject *queue_full(QueueObject *self, PyObject *Py_UNUSED(ignored))
+{
+    Py_ssize_t n = queue_locked_size(self);
+    return n < 0 ? NULL : PyBool_FromLong(self->maxsize > 0 && self->maxsize <= n);
+}
+
+static PyObject *queue_shutdown(QueueObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    static const char *const kwlist[] = {"immediate", NULL};
+    PyObject *immediate_obj;
+    int immediate = 0;
+    if (cc_parse_args("shutdown", args, nargs, kwnames, kwlist, 1, 0, &immediate_obj) < 0)
+        return NULL;
+    if (immediate_obj && (immediate = PyObject_IsTrue(immediate_obj)) < 0)
+        return NULL;
+    int held = q_enter(self, self->generic);
+    if (held < 0)
+        return NULL;
+    cc_ring drained = {NULL, 0, 0, 0};
+    int failed = 0;
+    self->is_shutdown = 1;
+    if (immediate) {
+        if (!self->generic) {
+            Py_ssize_t n = self->ring.len;
+            ring_detach(&self->ring, &drained);
+            self->version++;
+            if (self->unfinished > 0)
+                self->unfinished = self->unfinished > n ? self->unfinished - n : 0;
+        }
+        else {
+            for (;;) {
+                Py_ssize_t n = q_size(self);
+                PyObject *item = n > 0 ? q_pop(self) : NULL;
+                if (!item) {
+                    failed = n != 0;
+                    break;
+                }
+                Py_DECREF(item);
+                if (self->unfinished > 0)
+                    self->unfinished--;
+            }
+        }
+        wake(&self->joiners, -1);
+    }
+    /* Getters must see the queue empty and raise; putters raise. */
+    wake(&self->getters, -1);
+    wake(&self->putters, -1);
+    q_exit(self, held);
+    ring_release(&drained);  /* our state is consistent: any __del__ may run */
+    if (failed)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+/* ---------------------------------- the overridable methods of queue.py */
+
+static PyObject *queue_self_queue(QueueObject *self, cc_state **st)
+{
+    *st = qstate(self);
+    return *st ? PyObject_GetAttr((PyObject *)self, (*st)->str_queue) : NULL;
+}
+
+static PyObject *queue__init(QueueObject *self, PyObject *maxsize)
+{
+    if (!self->generic) {
+        cc_ring old;
+        ring_detach(&self->ring, &old);
+        self->version++;
+        ring_release(&old);
+        Py_RETURN_NONE;
+    }
+    cc_state *st = qstate(self);
+    if (!st)
+        return NULL;
+    PyObject *storage = self->kind == KIND_FIFO ? PyObject_CallNoArgs(st->queue_deque) : PyList_New(0);
+    if (!storage)
+        return NULL;
+    int r = PyObject_SetAttr((PyObject *)self, st->str_queue, storage);
+    Py_DECREF(storage);
+    if (r < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *queue__qsize(QueueObject *self, PyObject *Py_UNUSED(ignored))
+{
+    if (!self->generic)
+        return PyLong_FromSsize_t(self->ring.len);
+    cc_state *st;
+    PyObject *q = queue_self_queue(self, &st);
+    if (!q)
+        return NULL;
+    Py_ssize_t n = PyObject_Size(q);
+    Py_DECREF(q);
+    return n < 0 ? NULL : PyLong_FromSsize_t(n);
+}
+
+static PyObject *queue__put(QueueObject *self, PyObject *item)
+{
+    if (!self->generic) {
+        if (native_push(self, item) < 0)
+            return NULL;
+        Py_RETURN_NONE;
+    }
+    cc_state *st;
+    PyObject *q = queue_self_queue(self, &st), *r;
+    if (!q)
+        return NULL;
+    if (self->kind == KIND_PRIO) {
+        PyObject *args[2] = {q, item};
+        r = PyObject_Vectorcall(st->queue_heappush, args, 2, NULL);
+    }
+    else
+        r = PyObject_CallMethodOneArg(q, st->str_append, item);
+    Py_DECREF(q);
+    return r;
+}
+
+static PyObject *queue__get(QueueObject *self, PyObject *Py_UNUSED(ignored))
+{
+    if (!self->generic) {
+        if (self->ring.len == 0) {
+            PyErr_SetString(PyExc_IndexError, self->kind == KIND_FIFO   ? "pop from an empty deque"
+                                              : self->kind == KIND_LIFO ? "pop from empty list"
+                                                                        : "index out of range");
+            return NULL;
+        }
+        return native_pop(self);
+    }
+    cc_state *st;
+    PyObject *q = queue_self_queue(self, &st), *r;
+    if (!q)
+        return NULL;
+    if (self->kind == KIND_PRIO)
+        r = PyObject_CallOneArg(st->queue_heappop, q);
+    else
+        r = PyObject_CallMethodNoArgs(q, self->kind == KIND_FIFO ? st->str_popleft : st->str_pop);
+    Py_DECREF(q);
+    return r;
+}
+
+static PyObject *queue_reduce(PyObject *self, PyObject *Py_UNUSED(ignored))
+{
+    PyErr_Format(PyExc_TypeError, "cannot pickle '%.200s' object", Py_TYPE(self)->tp_name);
+    return NULL;
+}
+
+/* ------------------------------------------------- creation, GC */
+
+static int type_kind(PyTypeObject *type, cc_state *st)
+{
+    PyObject *mro = type->tp_mro;
+    for (Py_ssize_t i = 0; mro && i < PyTuple_GET_SIZE(mro); i++) {
+        PyTypeObject *t = (PyTypeObject *)PyTuple_GET_ITEM(mro, i);
+        if (t == st->LifoQueue_type)
+            return KIND_LIFO;
+        if (t == st->PriorityQueue_type)
+            return KIND_PRIO;
+        if (t == st->Queue_type)
+            return KIND_FIFO;
+    }
+    return KIND_FIFO;
+}
+
+/* Does a class between `type` and our base define _init, _qsize, _put or _get? */
+static int type_overrides(PyTypeObject *type, cc_state *st)
+{
+    PyObject *names[4] = {st->str_init, st->str_qsize, st->str_put, st->str_get};
+    PyObject *mro = type->tp_mro;
+    for (Py_ssize_t i = 0; mro && i < PyTuple_GET_SIZE(mro); i++) {
+        PyTypeObject *t = (PyTypeObject *)PyTuple_GET_ITEM(mro, i);
+        if (t == st->Queue_type || t == st->LifoQueue_type || t == st->PriorityQueue_type)
+            return 0;
+        if (!t->tp_dict)
+            continue;
+        for (int k = 0; k < 4; k++) {
+            if (PyDict_GetItemWithError(t->tp_dict, names[k]))
+                return 1;
+            if (PyErr_Occurred())
+                return -1;
+        }
+    }
+    return 0;
+}
+
+static PyObject *queue_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    cc_state *st = cc_state_of_type(type);
+    if (!st)
+        return NULL;
+    int kind = KIND_FIFO, generic = 0;
+    if (type == st->LifoQueue_type)
+        kind = KIND_LIFO;
+    else if (type == st->PriorityQueue_type)
+        kind = KIND_PRIO;
+    else if (type != st->Queue_type) {
+        kind = type_kind(type, st);
+        if ((generic = type_overrides(type, st)) < 0)
+            return NULL;
+    }
+    QueueObject *self = (QueueObject *)type->tp_alloc(type, 0);
+    if (!self)
+        return NULL;
+    self->kind = kind;
+    self->generic = generic;
+    cc_waitlist_init(&self->getters);
+    cc_waitlist_init(&self->putters);
+    cc_waitlist_init(&self->joiners);
+    self->maxsize_obj = PyLong_FromLong(0);
+    if (!self->maxsize_obj) {
+        Py_DECREF(self);
+        return NULL;
+    }
+    return (PyObject *)self;
+}
+
+/* maxsize as the stdlib reads it: `0 < maxsize <= qsize` means full. */
+static int maxsize_from_object(PyObject *obj, Py_ssize_t *out)
+{
+    if (PyFloat_Check(obj)) {
+        double d = PyFloat_AS_DOUBLE(obj);
+        if (!(d > 0))
+            *out = 0;  /* NaN compares false: never full, as in the stdlib */
+        else if (d >= (double)PY_SSIZE_T_MAX)
+            *out = PY_SSIZE_T_MAX;
+        else
+            *out = (Py_ssize_t)ceil(d);
+        return 0;
+    }
+    if (!PyIndex_Check(obj)) {
+        PyErr_Format(PyExc_TypeError, "'>' not supported between instances of '%.200s' and 'int'",
+                     Py_TYPE(obj)->tp_name);
+        return -1;
+    }
+    PyObject *i = PyNumber_Index(obj);
+    if (!i)
+        return -1;
+    int overflow;
+    long long v = PyLong_AsLongLongAndOverflow(i, &overflow);
+    Py_DECREF(i);
+    if (v == -1 && PyErr_Occurred())
+        return -1;
+    if (overflow)
+        *out = overflow > 0 ? PY_SSIZE_T_MAX : 0;
+    else
+        *out = v <= 0 ? 0 : v > PY_SSIZE_T_MAX ? PY_SSIZE_T_MAX : (Py_ssize_t)v;
+    return 0;
+}
+
+static int queue_set_maxsize(QueueObject *self, PyObject *value, void *Py_UNUSED(closure))
+{
+    Py_ssize_t n;
+    if (!value) {
+        PyErr_SetString(PyExc_AttributeError, "cannot delete maxsize");
+        return -1;
+    }
+    if (maxsize_from_object(value, &n) < 0)
+        return -1;
+    Py_SETREF(self->maxsize_obj, Py_NewRef(value));
+    self->maxsize = n;
+    wake(&self->putters, -1);  /* there may be room now: they re-check */
+    return 0;
+}
+
+static int queue_init(QueueObject *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"maxsize", NULL};
+    PyObject *maxsize = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|O:Queue", kwlist, &maxsize))
+        return -1;
+    if (maxsize) {
+        if (queue_set_maxsize(self, maxsize, NULL) < 0)
+            return -1;
+    }
+    else {
+        PyObject *zero = PyLong_FromLong(0);
+        if (!zero)
+            return -1;
+        Py_SETREF(self->maxsize_obj, zero);
+        self->maxsize = 0;
+    }
+    /* __init__ again starts a new, empty queue, as the stdlib's does. */
+    self->is_shutdown = 0;
+    self->unfinished = 0;
+    if (self->generic) {
+        cc_state *st = qstate(self);
+        if (!st || q_make_mutex(self) < 0)
+            return -1;
+        PyObject *r = PyObject_CallMethodOneArg((PyObject *)self, st->str_init, self->maxsize_obj);
+        if (!r)
+            return -1;
+        Py_DECREF(r);
+    }
+    else {
+        cc_ring old;
+        ring_detach(&self->ring, &old);
+        self->version++;
+        ring_release(&old);
+    }
+    return 0;
+}
+
+static int queue_traverse(QueueObject *self, visitproc visit, void *arg)
+{
+    Py_VISIT(Py_TYPE(self));
+    Py_VISIT(self->maxsize_obj);
+    Py_VISIT(self->mutex);
+    Py_VISIT(self->not_empty);
+    Py_VISIT(self->not_full);
+    Py_VISIT(self->all_tasks_done);
+    Py_VISIT(self->pyqueue);
+    Py_VISIT(self->dict);
+    return ring_traverse(&self->ring, visit, arg);
+}
+
+static int queue_clear(QueueObject *self)
+{
+    cc_ring old;
+    ring_detach(&self->ring, &old);
+    self->version++;
+    ring_release(&old);
+    /* maxsize_obj stays until dealloc: a __del__ run by this clearing may
+     * still read q.maxsize (it cannot be part of a cycle worth breaking). */
+    Py_CLEAR(self->not_empty);
+    Py_CLEAR(self->not_full);
+    Py_CLEAR(self->all_tasks_done);
+    Py_CLEAR(self->mutex);
+    Py_CLEAR(self->pyqueue);
+    Py_CLEAR(self->dict);
+    return 0;
+}
+
+static void queue_dealloc(QueueObject *self)
+{
+    PyTypeObject *tp = Py_TYPE(self);
+    PyObject_GC_UnTrack(self);
+    if (self->weakreflist)
+        PyObject_ClearWeakRefs((PyObject *)self);
+    queue_clear(self);
+    Py_CLEAR(self->maxsize_obj);
+    tp->tp_free(self);
+    Py_DECREF(tp);
+}
+
+/* --------------------------------------------------------- attributes */
+
+static PyObject *queue_get_maxsize(QueueObject *self, void *Py_UNUSED(closure))
+{
+    return Py_NewRef(self->maxsize_obj);
+}
+
+static PyObject *queue_get_unfinished(QueueObject *self, void *Py_UNUSED(closure))
+{
+    return PyLong_FromSsize_t(self->unfinished);
+}
+
+/* Code that empties a queue by hand resets the count (`q.unfinished_tasks
+ * = 0` under q.mutex, then all_tasks_done.notify_all()): joiners are parked
+ * on our own list, so reaching 0 here releases them. */
+static int queue_set_unfinished(QueueObject *self, PyObject *value, void *Py_UNUSED(closure))
+{
+    if (!value) {
+        PyErr_SetString(PyExc_AttributeError, "cannot delete unfinished_tasks");
+        return -1;
+    }
+    Py_ssize_t n = PyNumber_AsSsize_t(value, PyExc_OverflowError);
+    if (n == -1 && PyErr_Occurred())
+        return -1;
+    self->unfinished = n;
+    if (n == 0)
+        wake(&self->joiners, -1);
+    return 0;
+}
+
+static PyObject *queue_get_is_shutdown(QueueObject *self, void *Py_UNUSED(closure))
+{
+    return PyBool_FromLong(self->is_shutdown);
+}
+
+static int queue_set_is_shutdown(QueueObject *self, PyObject *value, void *Py_UNUSED(closure))
+{
+    int v;
+    if (!value) {
+        PyErr_SetString(PyExc_AttributeError, "cannot delete is_shutdown");
+        return -1;
+    }
+    if ((v = PyObject_IsTrue(value)) < 0)
+        return -1;
+    self->is_shutdown = v;
+    if (v) {
+        wake(&self->getters, -1);
+        wake(&self->putters, -1);
+    }
+    return 0;
+}
+
+static PyObject *queue_get_mutex(QueueObject *self, void *Py_UNUSED(closure))
+{
+    if (q_make_mutex(self) < 0)
+        return NULL;
+    return Py_NewRef(self->mutex);
+}
+
+/* q.not_empty & co: the stdlib's threading.Condition on q.mutex, made on
+ * first use. `with q.not_full:` locks the mutex as in the stdlib; our own
+ * waiters do not wait on them (see the top of this file). */
+static PyObject *queue_condition(QueueObject *self, PyObject **slot)
+{
+    if (!*slot) {
+        cc_state *st = qstate(self);
+        if (!st || q_make_mutex(self) < 0)
+            return NULL;
+        PyObject *cond = PyObject_CallOneArg(st->queue_Condition, self->mutex);
+        if (!cond)
+            return NULL;
+        if (*slot)  /* made meanwhile, by code the call ran */
+            Py_DECREF(cond);
+        else
+            *slot = cond;
+    }
+    return Py_NewRef(*slot);
+}
+
+static PyObject *queue_get_not_empty(QueueObject *self, void *c) { return queue_condition(self, &self->not_empty); }
+static PyObject *queue_get_not_full(QueueObject *self, void *c) { return queue_condition(self, &self->not_full); }
+static PyObject *queue_get_all_tasks_done(QueueObject *self, void *c)
+{
+    return queue_condition(self, &self->all_tasks_done);
+}
+
+static PyObject *queue_get_queue(QueueObject *self, void *Py_UNUSED(closure))
+{
+    if (self->generic) {
+        if (!self->pyqueue) {
+            PyErr_Format(PyExc_AttributeError, "'%.200s' object has no attribute 'queue'",
+                         Py_TYPE(self)->tp_name);
+            return NULL;
+        }
+        return Py_NewRef(self->pyqueue);
+    }
+    cc_state *st = qstate(self);
+    if (!st)
+        return NULL;
+    QueueViewObject *view = PyObject_GC_New(QueueViewObject, st->QueueView_type);
+    if (!view)
+        return NULL;
+    view->q = (QueueObject *)Py_NewRef(self);
+    PyObject_GC_Track(view);
+    return (PyObject *)view;
+}
+
+/* Assigning q.queue (as subclasses' _init do) makes the queue generic: from
+ * then on it works on that object through _qsize/_put/_get, as the stdlib. */
+static int queue_set_queue(QueueObject *self, PyObject *value, void *Py_UNUSED(closure))
+{
+    if (!value) {
+        if (!self->generic || !self->pyqueue) {
+            PyErr_SetString(PyExc_AttributeError, "queue");
+            return -1;
+        }
+        Py_CLEAR(self->pyqueue);
+        return 0;
+    }
+    cc_ring old = {NULL, 0, 0, 0};
+    if (!self->generic) {
+        if (q_make_mutex(self) < 0)
+            return -1;
+        ring_detach(&self->ring, &old);
+        self->version++;
+        self->generic = 1;
+    }
+    Py_XSETREF(self->pyqueue, Py_NewRef(value));
+    wake(&self->getters, -1);
+    wake(&self->putters, -1);
+    ring_release(&old);
+    return 0;
+}
+
+static PyGetSetDef queue_getset[] = {
+    {"maxsize", (getter)queue_get_maxsize, (setter)queue_set_maxsize, "The bound given to the constructor (<= 0: unbounded).", NULL},
+    {"unfinished_tasks", (getter)queue_get_unfinished, (setter)queue_set_unfinished,
+     "Items put and not yet marked done by task_done().", NULL},
+    {"is_shutdown", (getter)queue_get_is_shutdown, (setter)queue_set_is_shutdown, "True after shutdown().", NULL},
+    {"mutex", (getter)queue_get_mutex, NULL, "The queue's lock (a cconc Lock), as in the stdlib.", NULL},
+    {"not_empty", (getter)queue_get_not_empty, NULL, "A threading.Condition on mutex.", NULL},
+    {"not_full", (getter)queue_get_not_full, NULL, "A threading.Condition on mutex.", NULL},
+    {"all_tasks_done", (getter)queue_get_all_tasks_done, NULL, "A threading.Condition on mutex.", NULL},
+    {"queue", (getter)queue_get_queue, (setter)queue_set_queue,
+     "The items in order (a live view: len, iteration, indexing, clear()).", NULL},
+    {"__dict__", PyObject_GenericGetDict, PyObject_GenericSetDict, NULL, NULL},
+    {NULL},
+};
+
+static PyMemberDef queue_members[] = {
+    {"__weaklistoffset__", T_PYSSIZET, offsetof(QueueObject, weakreflist), READONLY},
+    {"__dictoffset__", T_PYSSIZET, offsetof(QueueObject, dict), READONLY},
+    {NULL},
+};
+
+static PyMethodDef queue_methods[] = {
+    {"put", (PyCFunction)(void (*)(void))queue_put, METH_FASTCALL | METH_KEYWORDS,
+     "put(item, block=True, timeout=None)\n--\n\n"
+     "Put an item into the queue. On a full bounded queue, wait for a free slot\n"
+     "if block is true (at most timeout seconds when it is a non-negative\n"
+     "number), else raise queue.Full. Raises ShutDown after shutdown()."},
+    {"put_nowait", (PyCFunction)queue_put_nowait, METH_O,
+     "put_nowait(item)\n--\n\nPut an item only if a free slot is immediately available, else raise Full."},
+    {"get", (PyCFunction)(void (*)(void))queue_get, METH_FASTCALL | METH_KEYWORDS,
+     "get(block=True, timeout=None)\n--\n\n"
+     "Remove and return an item. On an empty queue, wait for one if block is\n"
+     "true (at most timeout seconds when it is a non-negative number), else\n"
+     "raise queue.Empty. After shutdown(), raises ShutDown once the queue is empty."},
+    {"get_nowait", (PyCFunction)queue_get_nowait, METH_NOARGS,
+     "get_nowait()\n--\n\nRemove and return an item if one is immediately available, else raise Empty."},
+    {"put_many", (PyCFunction)(void (*)(void))queue_put_many, METH_FASTCALL | METH_KEYWORDS,
+     "put_many(items, block=True, timeout=None)\n--\n\n"
+     "Put every item of the iterable, in order, as put() would one by one, but\n"
+     "as many per wake-up as there is room for. The iterable is read to its end\n"
+     "first: an error while iterating puts nothing. On a bounded queue the items\n"
+     "go in as room frees up (consumers may take the first before the last is\n"
+     "in); the timeout covers the whole call. If it cannot finish (Full when\n"
+     "block is false or the timeout passes, ShutDown, KeyboardInterrupt, an\n"
+     "error from _put or a comparison), the exception has an attribute\n"
+     "put_count: the first put_count items are in the queue, the others are not\n"
+     "(an item a PriorityQueue failed to compare stays in, as with put() and\n"
+     "heapq, and is counted). Nothing is lost or duplicated: retry with\n"
+     "items[e.put_count:]."},
+    {"get_many", (PyCFunction)(void (*)(void))queue_get_many, METH_FASTCALL | METH_KEYWORDS,
+     "get_many(max_items, block=True, timeout=None)\n--\n\n"
+     "Wait exactly as get() does until at least one item is available (Empty on\n"
+     "timeout or when block is false, ShutDown after shutdown() once empty),\n"
+     "then remove and return a list of up to max_items items (a positive int),\n"
+     "in the order get() would return them, without waiting for more. Each item\n"
+     "counts as one get() for task_done(). If _get or a comparison raises\n"
+     "midway, the items already removed are attached to the exception as .items."},
+    {"qsize", (PyCFunction)queue_qsize, METH_NOARGS,
+     "qsize()\n--\n\nReturn the approximate size of the queue (not reliable!)."},
+    {"empty", (PyCFunction)queue_empty, METH_NOARGS,
+     "empty()\n--\n\nReturn True if the queue is empty, False otherwise (not reliable!)."},
+    {"full", (PyCFunction)queue_full, METH_NOARGS,
+     "full()\n--\n\nReturn True if the queue is full, False otherwise (not reliable!)."},
+    {"task_done", (PyCFunction)queue_task_done, METH_NOARGS,
+     "task_done()\n--\n\nIndicate that a formerly enqueued task is complete; ValueError if called\n"
+     "more times than there were items placed in the queue."},
+    {"join", (PyCFunction)queue_join, METH_NOARGS,
+     "join()\n--\n\nBlock until every item put has been gotten and marked done by task_done()."},
+    {"shutdown", (PyCFunction)(void (*)(void))queue_shutdown, METH_FASTCALL | METH_KEYWORDS,
+     "shutdown(immediate=False)\n--\n\n"
+     "Shut down the queue (the 3.13 API): put raises ShutDown, get raises it once\n"
+     "the queue is empty. immediate=True also drains the queue at once, marking\n"
+     "a task done per item removed (which may release join()). Every blocked\n"
+     "put() and get() wakes up."},
+    {"_init", (PyCFunction)queue__init, METH_O, "_init(maxsize): make the (empty) storage."},
+    {"_qsize", (PyCFunction)queue__qsize, METH_NOARGS, "_qsize(): number of items stored."},
+    {"_put", (PyCFunction)queue__put, METH_O, "_put(item): store an item (no locking, no wake-up)."},
+    {"_get", (PyCFunction)queue__get, METH_NOARGS, "_get(): remove the next item (no locking, no wake-up)."},
+    {"__reduce__", (PyCFunction)queue_reduce, METH_NOARGS, NULL},
+    {"__class_getitem__", Py_GenericAlias, METH_O | METH_CLASS, "See PEP 585"},
+    {NULL, NULL},
+};
+
+static PyType_Slot queue_slots[] = {
+    {Py_tp_new, queue_new},
+    {Py_tp_init, queue_init},
+    {Py_tp_dealloc, queue_dealloc},
+    {Py_tp_traverse, queue_traverse},
+    {Py_tp_clear, queue_clear},
+    {Py_tp_methods, queue_methods},
+    {Py_tp_getset, queue_getset},
+    {Py_tp_members, queue_members},
+    {Py_tp_doc, "Queue(maxsize=0)\n--\n\n"
+                "Create a queue object with a given maximum size (native).\n\n"
+                "If maxsize is <= 0, the queue size is infinite."},
+    {0, NULL},
+};
+
+static PyType_Spec queue_spec = {
+    .name = "cconc.queue.Queue",
+    .basicsize = sizeof(QueueObject),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
+    .slots = queue_slots,
+};
+
+static PyType_Slot lifo_slots[] = {
+    {Py_tp_traverse, queue_traverse},
+    {Py_tp_clear, queue_clear},
+    {Py_tp_doc, "LifoQueue(maxsize=0)\n--\n\n"
+                "Variant of Queue that retrieves most recently added entries first."},
+    {0, NULL},
+};
+
+static PyType_Spec lifo_spec = {
+    .name = "cconc.queue.LifoQueue",
+    .basicsize = sizeof(QueueObject),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
+    .slots = lifo_slots,
+};
+
+static PyType_Slot prio_slots[] = {
+    {Py_tp_traverse, queue_traverse},
+    {Py_tp_clear, queue_clear},
+    {Py_tp_doc, "PriorityQueue(maxsize=0)\n--\n\n"
+                "Variant of Queue that retrieves open entries in priority order (lowest first).\n\n"
+                "Entries are typically tuples of the form:  (priority number, data)."},
+    {0, NULL},
+};
+
+static PyType_Spec prio_spec = {
+    .name = "cconc.queue.PriorityQueue",
+    .basicsize = sizeof(QueueObject),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
+    .slots = prio_slots,
+};
+
+/* ============================================================ q.queue
+ * A live view of a native queue's items, in the order of the stdlib's
+ * q.queue (a deque for Queue, a list for LifoQueue, the heap list for
+ * PriorityQueue): len, iteration, indexing, `in`, ==, clear(), append(). */
+
+static int view_traverse(QueueViewObject *self, visitproc visit, void *arg)
+{
+    Py_VISIT(Py_TYPE(self));
+    Py_VISIT(self->q);
+    return 0;
+}
+
+static int view_clear_refs(QueueViewObject *self)
+{
+    Py_CLEAR(self->q);
+    return 0;
+}
+
+static void view_dealloc(QueueViewObject *self)
+{
+    PyTypeObject *tp = Py_TYPE(self);
+    PyObject_GC_UnTrack(self);
+    Py_CLEAR(self->q);
+    tp->tp_free(self);
+    Py_DECREF(tp);
+}
+
+static PyObject *view_list(QueueObject *q)
+{
+    Py_ssize_t n = q->ring.len;
+    PyObject *list = PyList_New(n);
+    if (list)
+        for (Py_ssize_t i = 0; i < n; i++)
+            PyList_SET_ITEM(list, i, Py_NewRef(ring_at(&q->ring, i)));
+    return list;
+}
+
+static Py_ssize_t view_len(QueueViewObject *self) { return self->q->ring.len; }
+
+static PyObject *view_item(QueueViewObject *self, Py_ssize_t i)
+{
+    QueueObject *q = self->q;
+    if (i < 0)
+        i += q->ring.len;
+    if (i < 0 || i >= q->ring.len) {
+        PyErr_SetString(PyExc_IndexError,
+                        q->kind == KIND_FIFO ? "deque index out of range" : "list index out of range");
+        return NULL;
+    }
+    return Py_NewRef(ring_at(&q->ring, i));
+}
+
+static PyObject *view_subscript(QueueViewObject *self, PyObject *key)
+{
+    if (PyIndex_Check(key)) {
+        Py_ssize_t i = PyNumber_AsSsize_t(key, PyExc_IndexError);
+        if (i == -1 && PyErr_Occurred())
+            return NULL;
+        return view_item(self, i);
+    }
+    if (PySlice_Check(key) && self->q->kind != KIND_FIFO) {  /* a list slices, a deque does not */
+        PyObject *list = view_list(self->q);
+        if (!list)
+            return NULL;
+        PyObject *r = PyObject_GetItem(list, key);
+        Py_DECREF(list);
+        return r;
+    }
+    PyErr_Format(PyExc_TypeError, "sequence index must be integer, not '%.200s'", Py_TYPE(key)->tp_name);
+    return NULL;
+}
+
+static int view_contains(QueueViewObject *self, PyObject *value)
+{
+    for (Py_ssize_t i = 0; i < self->q->ring.len; i++) {  /* __eq__ may change the queue */
+        PyObject *item = Py_NewRef(ring_at(&self->q->ring, i));
+        int eq = PyObject_RichCompareBool(item, value, Py_EQ);
+        Py_DECREF(item);
+        if (eq)
+            return eq;
+    }
+    return 0;
+}
+
+static PyObject *view_iter(QueueViewObject *self)
+{
+    cc_state *st = qstate(self->q);
+    if (!st)
+        return NULL;
+    QueueViewIterObject *it = PyObject_GC_New(QueueViewIterObject, st->QueueViewIter_type);
+    if (!it)
+        return NULL;
+    it->q = (QueueObject *)Py_NewRef(self->q);
+    it->index = 0;
+    it->version = self->q->version;
+    PyObject_GC_Track(it);
+    return (PyObject *)it;
+}
+
+static PyObject *view_repr(QueueViewObject *self)
+{
+    PyObject *list = view_list(self->q);
+    if (!list)
+        return NULL;
+    PyObject *r = self->q->kind == KIND_FIFO ? PyUnicode_FromFormat("deque(%R)", list) : PyObject_Repr(list);
+    Py_DECREF(list);
+    return r;
+}
+
+static PyObject *view_richcompare(QueueViewObject *self, PyObject *other, int op)
+{
+    PyObject *mine, *theirs, *r;
+    cc_state *st = qstate(self->q);
+    if (!st)
+        return NULL;
+    if (Py_TYPE(other) == st->QueueView_type)
+        theirs = view_list(((QueueViewObject *)other)->q);
+    else if (PyList_Check(other) || PyObject_TypeCheck(other, (PyTypeObject *)st->queue_deque))
+        theirs = PySequence_List(other);
+    else
+        Py_RETURN_NOTIMPLEMENTED;
+    if (!theirs)
+        return NULL;
+    mine = view_list(self->q);
+    r = mine ? PyObject_RichCompare(mine, theirs, op) : NULL;
+    Py_XDECREF(mine);
+    Py_DECREF(theirs);
+    return r;
+}
+
+/* `with q.mutex: q.queue.clear()` empties the queue: blocked putters wake up. */
+static PyObject *view_clear(QueueViewObject *self, PyObject *Py_UNUSED(ignored))
+{
+    QueueObject *q = self->q;
+    cc_ring old;
+    ring_detach(&q->ring, &old);
+    q->version++;
+    wake(&q->putters, -1);
+    ring_release(&old);
+    Py_RETURN_NONE;
+}
+
+/* As the stdlib's q.queue.append (no sift for a heap, no task counted). */
+static PyObject *view_append(QueueViewObject *self, PyObject *item)
+{
+    QueueObject *q = self->q;
+    if (ring_push(&q->ring, item) < 0)
+        return NULL;
+    q->version++;
+    wake(&q->getters, 1);
+    Py_RETURN_NONE;
+}
+
+static PyObject *view_copy(QueueViewObject *self, PyObject *Py_UNUSED(ignored))
+{
+    PyObject *list = view_list(self->q);
+    if (!list || self->q->kind != KIND_FIFO)
+        return list;
+    cc_state *st = qstate(self->q);
+    PyObject *r = st ? PyObject_CallOneArg(st->queue_deque, list) : NULL;
+    Py_DECREF(list);
+    return r;
+}
+
+static PyMethodDef view_methods[] = {
+    {"clear", (PyCFunction)view_clear, METH_NOARGS, "Remove every item (no task is marked done)."},
+    {"append", (PyCFunction)view_append, METH_O, "Append an item at the end of the storage, as the stdlib's q.queue.append."},
+    {"copy", (PyCFunction)view_copy, METH_NOARGS, "A snapshot: a deque for Queue, a list otherwise."},
+    {NULL, NULL},
+};
+
+static PyType_Slot view_slots[] = {
+    {Py_tp_dealloc, view_dealloc},
+    {Py_tp_traverse, view_traverse},
+    {Py_tp_clear, view_clear_refs},
+    {Py_tp_iter, view_iter},
+    {Py_tp_repr, view_repr},
+    {Py_tp_richcompare, view_richcompare},
+    {Py_tp_methods, view_methods},
+    {Py_sq_length, view_len},
+    {Py_sq_item, view_item},
+    {Py_sq_contains, view_contains},
+    {Py_mp_length, view_len},
+    {Py_mp_subscript, view_subscript},
+    {Py_tp_hash, PyObject_HashNotImplemented},
+    {Py_tp_doc, "A live view of a queue's items (q.queue)."},
+    {0, NULL},
+};
+
+static PyType_Spec view_spec = {
+    .name = "cconc.queue._QueueView",
+    .basicsize = sizeof(QueueViewObject),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    .slots = view_slots,
+};
+
+static int viewiter_traverse(QueueViewIterObject *self, visitproc visit, void *arg)
+{
+    Py_VISIT(Py_TYPE(self));
+    Py_VISIT(self->q);
+    return 0;
+}
+
+static int viewiter_clear(QueueViewIterObject *self)
+{
+    Py_CLEAR(self->q);
+    return 0;
+}
+
+static void viewiter_dealloc(QueueViewIterObject *self)
+{
+    PyTypeObject *tp = Py_TYPE(self);
+    PyObject_GC_UnTrack(self);
+    Py_CLEAR(self->q);
+    tp->tp_free(self);
+    Py_DECREF(tp);
+}
+
+static PyObject *viewiter_next(QueueViewIterObject *self)
+{
+    QueueObject *q = self->q;
+    if (!q)
+        return NULL;
+    if (q->kind == KIND_FIFO && q->version != self->version) {
+        PyErr_SetString(PyExc_RuntimeError, "deque mutated during iteration");
+        Py_CLEAR(self->q);
+        return NULL;
+    }
+    if (self->index >= q->ring.len) {
+        Py_CLEAR(self->q);
+        return NULL;
+    }
+    return Py_NewRef(ring_at(&q->ring, self->index++));
+}
+
+static PyType_Slot viewiter_slots[] = {
+    {Py_tp_dealloc, viewiter_dealloc},
+    {Py_tp_traverse, viewiter_traverse},
+    {Py_tp_clear, viewiter_clear},
+    {Py_tp_iter, PyObject_SelfIter},
+    {Py_tp_iternext, viewiter_next},
+    {0, NULL},
+};
+
+static PyType_Spec viewiter_spec = {
+    .name = "cconc.queue._QueueViewIterator",
+    .basicsize = sizeof(QueueViewIterObject),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    .slots = viewiter_slots,
+};
+
+/* ================================================================= exec */
+
+static int import_attr(const char *module, const char *name, PyObject **slot)
+{
+    PyObject *m = PyImport_ImportModule(module);
+    if (!m)
+        return -1;
+    *slot = PyObject_GetAttrString(m, name);
+    Py_DECREF(m);
+    return *slot ? 0 : -1;
+}
+
+static int find_lock_methods(cc_state *st)
+{
+    PyMethodDef *def = PyType_GetSlot(st->Lock_type, Py_tp_methods);
+    for (; def && def->ml_name; def++) {
+        if (strcmp(def->ml_name, "locked") == 0)
+            lock_fn_locked = def->ml_meth;
+        else if (strcmp(def->ml_name, "__enter__") == 0)
+            lock_fn_enter = def->ml_meth;
+        else if (strcmp(def->ml_name, "release") == 0)
+            lock_fn_release = def->ml_meth;
+    }
+    if (!lock_fn_locked || !lock_fn_enter || !lock_fn_release) {
+        PyErr_SetString(PyExc_RuntimeError, "cconc Lock lacks locked/__enter__/release");
+        return -1;
+    }
+    return 0;
+}
+
+static int intern(const char *s, PyObject **slot)
+{
+    *slot = PyUnicode_InternFromString(s);
+    return *slot ? 0 : -1;
+}
+
+int cc_queue_exec(PyObject *module, cc_state *st)
+{
+    if (find_lock_methods(st) < 0)
+        return -1;
+    /* The stdlib's own exception classes, so that `except queue.Empty` works;
+     * queue.ShutDown itself where it exists (3.13+). */
+    if (import_attr("queue", "Empty", &st->queue_Empty) < 0 ||
+        import_attr("queue", "Full", &st->queue_Full) < 0)
+        return -1;
+    PyObject *stdqueue = PyImport_ImportModule("queue");
+    if (!stdqueue)
+        return -1;
+    int found = PyObject_HasAttrString(stdqueue, "ShutDown");
+    Py_DECREF(stdqueue);
+    if (found) {
+        if (import_attr("queue", "ShutDown", &st->queue_ShutDown) < 0)
+            return -1;
+    }
+    else {
+        st->queue_ShutDown = PyErr_NewExceptionWithDoc("cconc.queue.ShutDown",
+                                                       "Raised when put/get with shut-down queue.", NULL, NULL);
+        if (!st->queue_ShutDown)
+            return -1;
+    }
+    if (import_attr("collections", "deque", &st->queue_deque) < 0 ||
+        import_attr("heapq", "heappush", &st->queue_heappush) < 0 ||
+        import_attr("heapq", "heappop", &st->queue_heappop) < 0 ||
+        import_attr("threading", "Condition", &st->queue_Condition) < 0)
+        return -1;
+    if (intern("_init", &st->str_init) < 0 || intern("_qsize", &st->str_qsize) < 0 ||
+        intern("_put", &st->str_put) < 0 || intern("_get", &st->str_get) < 0 ||
+        intern("queue", &st->str_queue) < 0 || intern("append", &st->str_append) < 0 ||
+        intern("popleft", &st->str_popleft) < 0 || intern("pop", &st->str_pop) < 0)
+        return -1;
+    if (cc_add_type(module, &queue_spec, NULL, &st->Queue_type) < 0 ||
+        cc_add_type(module, &lifo_spec, (PyObject *)st->Queue_type, &st->LifoQueue_type) < 0 ||
+        cc_add_type(module, &prio_spec, (PyObject *)st->Queue_type, &st->PriorityQueue_type) < 0 ||
+        cc_add_type(module, &view_spec, NULL, &st->QueueView_type) < 0 ||
+        cc_add_type(module, &viewiter_spec, NULL, &st->QueueViewIter_type) < 0)
+        return -1;
+    Py_INCREF(st->queue_ShutDown);
+    if (PyModule_AddObject(module, "ShutDown", st->queue_ShutDown) < 0) {
+        Py_DECREF(st->queue_ShutDown);
+        return -1;
+    }
+    return 0;
+}
