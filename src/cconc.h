@@ -17,6 +17,12 @@ typedef struct {
     PyTypeObject *Lock_type;
     PyTypeObject *RLock_type;
     PyTypeObject *Event_type;
+    /* threading (condition.c, semaphore.c, barrier.c) */
+    PyTypeObject *Condition_type;
+    PyTypeObject *Semaphore_type;
+    PyTypeObject *BoundedSemaphore_type;
+    PyTypeObject *Barrier_type;
+    PyObject *BrokenBarrierError; /* the stdlib's threading.BrokenBarrierError */
 } cc_state;
 
 extern PyModuleDef cc_module_def;
@@ -32,6 +38,9 @@ static inline cc_state *cc_state_of_type(PyTypeObject *type)
 /* Each concern registers its types into the module and state (module.c calls these). */
 int cc_lock_exec(PyObject *module, cc_state *st);
 int cc_event_exec(PyObject *module, cc_state *st);
+int cc_condition_exec(PyObject *module, cc_state *st);
+int cc_semaphore_exec(PyObject *module, cc_state *st);
+int cc_barrier_exec(PyObject *module, cc_state *st);
 
 /* Create a heap type from spec, store it in *slot and add it to the module. */
 int cc_add_type(PyObject *module, PyType_Spec *spec, PyObject *base, PyTypeObject **slot);
@@ -150,3 +159,29 @@ extern uint64_t cc_fork_epoch;
 int cc_park_exec(PyObject *module);
 
 #endif /* CCONC_H */
+
+/* ------------------------------------------------------------------------
+ * threading: Condition, Semaphore, BoundedSemaphore, Barrier
+ * (condition.c, semaphore.c, barrier.c).
+ *
+ * Condition's fast path over a cconc Lock or RLock of the exact type
+ * (implemented in lock.c, which owns the lock structs). `kind` says which.
+ * ---------------------------------------------------------------------- */
+enum { CC_LOCK_OTHER = 0, CC_LOCK_PLAIN = 1, CC_LOCK_REENTRANT = 2 };
+
+typedef struct {
+    unsigned long owner, count;  /* an RLock's ownership while released by wait() */
+} cc_lock_saved;
+
+/* Condition._is_owned: a Lock is "owned" when locked (as the stdlib's test),
+ * an RLock when the calling thread holds it. */
+int cc_lock_owned(PyObject *lock, int kind);
+/* lock.__enter__ (blocking, interruptible): 0 or -1 with an exception. */
+int cc_lock_enter(PyObject *lock, int kind);
+/* lock.release(), with its RuntimeError when not held: 0 or -1. */
+int cc_lock_exit(PyObject *lock, int kind);
+/* Release fully (the caller checked ownership), saving an RLock's recursion. */
+void cc_lock_release_save(PyObject *lock, int kind, cc_lock_saved *saved);
+/* Re-take the lock and restore the saved recursion. Always returns holding
+ * the lock; -1 when a signal handler raised meanwhile (exception set). */
+int cc_lock_acquire_restore(PyObject *lock, int kind, const cc_lock_saved *saved);

@@ -42,6 +42,9 @@ typedef int (*exec_fn)(PyObject *, cc_state *);
 static const exec_fn concern_exec[] = {
     cc_lock_exec,
     cc_event_exec,
+    cc_condition_exec,
+    cc_semaphore_exec,
+    cc_barrier_exec,
 };
 
 static int module_exec(PyObject *m)
