@@ -41,6 +41,7 @@ int cc_event_exec(PyObject *module, cc_state *st);
 int cc_condition_exec(PyObject *module, cc_state *st);
 int cc_semaphore_exec(PyObject *module, cc_state *st);
 int cc_barrier_exec(PyObject *module, cc_state *st);
+int cc_thread_start_exec(PyObject *module, cc_state *st);
 
 /* Create a heap type from spec, store it in *slot and add it to the module. */
 int cc_add_type(PyObject *module, PyType_Spec *spec, PyObject *base, PyTypeObject **slot);

@@ -45,6 +45,7 @@ static const exec_fn concern_exec[] = {
     cc_condition_exec,
     cc_semaphore_exec,
     cc_barrier_exec,
+    cc_thread_start_exec,
 };
 
 static int module_exec(PyObject *m)
