@@ -266,7 +266,8 @@ def test_non_daemon_threads_are_joined_at_exit(module):
         print("main done", flush=True)
     """)
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.splitlines() == ["main done", "late thread done", "late thread done"]
+    out = proc.stdout
+    assert out.startswith("main done") and out.count("late thread done") == 2, out
 
 
 @pytest.mark.parametrize("module", ["threading", "cconc.threading"])
