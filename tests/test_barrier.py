@@ -266,3 +266,38 @@ def test_repeat_does_not_leak(threading_mod):
     finally:
         tracemalloc.stop()
     assert after - before < 200_000
+
+
+def test_action_calling_its_own_barrier(threading_mod):
+    if threading_mod is std_threading:
+        pytest.skip("the stdlib deadlocks here; cconc raises RuntimeError")
+    barrier = threading_mod.Barrier(1, action=lambda: barrier.abort())
+    with pytest.raises(RuntimeError, match="own action"):
+        barrier.wait()
+    assert barrier.broken  # an action that raises breaks the barrier
+    barrier.reset()
+    inner = threading_mod.Barrier(1, action=lambda: (inner.n_waiting, inner.broken, inner.parties))
+    assert inner.wait() == 0  # reading the properties is fine
+
+
+def test_action_releasing_the_gil_keeps_others_out(threading_mod):
+    """While the action runs (and sleeps), reset() from another thread waits for it, as in the stdlib."""
+    order = []
+
+    def action():
+        order.append("action start")
+        time.sleep(0.2)
+        order.append("action end")
+
+    barrier = threading_mod.Barrier(1, action=action)
+
+    def resetter():
+        wait_until(lambda: order)
+        barrier.reset()
+        order.append("reset")
+
+    t = threading_mod.Thread(target=resetter)
+    t.start()
+    assert barrier.wait() == 0
+    t.join(30)
+    assert order == ["action start", "action end", "reset"]

@@ -486,3 +486,52 @@ def test_repeat_does_not_leak(threading_mod):
     finally:
         tracemalloc.stop()
     assert after - before < 200_000
+
+
+class FailingReleaseLock(UserLock):
+    """release() fails once: wait() must withdraw cleanly, still holding the lock."""
+
+    def __init__(self):
+        super().__init__()
+        self.fail_next = False
+
+    def release(self):
+        if self.fail_next:
+            self.fail_next = False
+            raise OSError("release failed")
+        super().release()
+
+
+def test_wait_when_the_lock_fails_to_release(threading_mod):
+    lock = FailingReleaseLock()
+    cond = threading_mod.Condition(lock)
+    with cond:
+        lock.fail_next = True
+        with pytest.raises(OSError, match="release failed"):
+            cond.wait(5)
+        if threading_mod is not std_threading:
+            # cconc withdraws the waiter; the stdlib leaves a stale one behind
+            assert repr(cond).endswith(", 0)>")
+        cond.notify()
+    assert lock.acquire(False)
+    lock.release()
+
+
+def test_condition_over_a_condition(threading_mod):
+    inner = threading_mod.Condition(threading_mod.Lock())
+    outer = threading_mod.Condition(inner)
+    woke = []
+
+    def waiter():
+        with outer:
+            woke.append(outer.wait(20))
+
+    t = threading_mod.Thread(target=waiter)
+    t.start()
+    deadline = time.monotonic() + 20
+    while not woke and time.monotonic() < deadline:
+        with outer:
+            outer.notify()
+        time.sleep(0.01)
+    t.join(30)
+    assert woke == [True]

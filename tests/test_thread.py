@@ -310,3 +310,16 @@ def test_fork_after_threads_ran(threading_mod):
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
     waiting.join(30)
+
+
+def test_custom_stack_size(threading_mod):
+    old = threading_mod.stack_size()
+    threading_mod.stack_size(1 << 20)
+    try:
+        out = []
+        t = threading_mod.Thread(target=lambda: out.append(threading_mod.current_thread().name), name="sized")
+        t.start()
+        t.join(30)
+        assert out == ["sized"]
+    finally:
+        threading_mod.stack_size(old)
