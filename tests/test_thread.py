@@ -323,3 +323,23 @@ def test_custom_stack_size(threading_mod):
         assert out == ["sized"]
     finally:
         threading_mod.stack_size(old)
+
+
+def test_repeat_start_join_does_not_leak(threading_mod):
+    import tracemalloc
+
+    def cycle(n):
+        for _ in range(n):
+            t = threading_mod.Thread(target=lambda: None)
+            t.start()
+            t.join()
+
+    cycle(200)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        cycle(2000)
+        after = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    assert after - before < 300_000
