@@ -12,6 +12,7 @@ from a finished thread when one is idle (each run still gets a fresh thread
 state, hence fresh ``threading.local`` data; see src/thread_start.c).
 """
 import _thread
+import os as _os
 import threading as _std
 from threading import *  # noqa: F401,F403  (the whole stdlib namespace first)
 from threading import __all__  # noqa: F401
@@ -25,12 +26,17 @@ from cconc._cconc import (  # noqa: F401
     RLock,
     Semaphore,
 )
-from cconc._cconc import _start_thread
+from cconc._cconc import _drain_thread_cache, _start_thread
 
 # Thread.start() of Python <= 3.12 spawns with _thread.start_new_thread and
 # waits on self._started; 3.13 rewrote it around thread handles, so there the
 # stdlib's start() is kept as it is.
 _FAST_START = hasattr(_thread, "_set_sentinel") and hasattr(_std, "_limbo")
+
+if hasattr(_os, "register_at_fork"):
+    # Idle cached OS threads end before a fork, so the parent forks with as
+    # few threads as it would with the stdlib (3.12+ warns about threads).
+    _os.register_at_fork(before=_drain_thread_cache)
 
 
 class Thread(_std.Thread):

@@ -12,7 +12,11 @@
  * Only in the main interpreter (PyGILState works there only), with the
  * default stack size (a cached thread has the stack it was created with),
  * and not while finalizing; otherwise _start_thread returns None and the
- * caller uses _thread.start_new_thread. */
+ * caller uses _thread.start_new_thread.
+ *
+ * Before os.fork(), _drain_thread_cache() ends the idle OS threads and joins
+ * them, so a fork after threads have finished sees as few threads as with the
+ * stdlib (3.12+ warns about forking a multi-threaded process). */
 #include "cconc.h"
 
 #include <errno.h>
@@ -30,10 +34,13 @@
 #define MAX_IDLE 16
 #define IDLE_SECONDS 2
 
+enum { WORD_IDLE = 0, WORD_WORK = 1, WORD_EXIT = 2 };
+
 typedef struct worker {
     struct worker *next;
     int idle;              /* on the idle list (guarded by cache_mutex) */
-    _Atomic uint32_t word; /* 1 when func has been handed over */
+    _Atomic uint32_t word; /* WORD_WORK: func handed over; WORD_EXIT: drained */
+    pthread_t thread;      /* joinable; detached by the thread itself when it leaves idle */
     unsigned long ident;
     PyObject *func;        /* strong reference, handed over with `word` */
 } worker;
@@ -108,15 +115,17 @@ static void run_one(PyObject *func)
     PyGILState_Release(g);
 }
 
-/* Park on the idle list until handed a func (1) or idle too long (0). */
-static int wait_for_work(worker *w)
+/* Park on the idle list until handed a func (WORD_WORK), drained (WORD_EXIT:
+ * the drainer joins and frees us) or idle too long (WORD_IDLE: we leave on
+ * our own, detached). */
+static uint32_t wait_for_work(worker *w)
 {
     pthread_mutex_lock(&cache_mutex);
     if (idle_count >= MAX_IDLE) {
         pthread_mutex_unlock(&cache_mutex);
-        return 0;
+        return WORD_IDLE;
     }
-    atomic_store(&w->word, 0);
+    atomic_store(&w->word, WORD_IDLE);
     w->idle = 1;
     w->next = idle_head;
     idle_head = w;
@@ -124,14 +133,15 @@ static int wait_for_work(worker *w)
     pthread_mutex_unlock(&cache_mutex);
 
     word_wait(&w->word, cc_monotonic_ns() + (int64_t)IDLE_SECONDS * 1000000000);
-    if (atomic_load(&w->word))
-        return 1;
+    uint32_t word = atomic_load(&w->word);
+    if (word != WORD_IDLE)
+        return word;
     pthread_mutex_lock(&cache_mutex);
     if (!w->idle) {
-        /* A starter took us off the list as we timed out: its func is coming. */
+        /* A starter or the drainer took us off the list as we timed out. */
         pthread_mutex_unlock(&cache_mutex);
         word_wait(&w->word, CC_FOREVER);
-        return 1;
+        return atomic_load(&w->word);
     }
     for (worker **p = &idle_head; *p; p = &(*p)->next) {
         if (*p == w) {
@@ -142,17 +152,49 @@ static int wait_for_work(worker *w)
     w->idle = 0;
     idle_count--;
     pthread_mutex_unlock(&cache_mutex);
-    return 0;
+    return WORD_IDLE;
 }
 
-static void worker_main(void *arg)
+static void *worker_main(void *arg)
 {
     worker *w = arg;
+    uint32_t word;
     do {
         run_one(w->func);
         w->func = NULL;
-    } while (wait_for_work(w));
-    free(w);
+    } while ((word = wait_for_work(w)) == WORD_WORK);
+    if (word == WORD_IDLE) {
+        pthread_detach(pthread_self());
+        free(w);
+    }
+    return NULL;
+}
+
+/* os.fork()'s before-hook: end the idle threads and wait until they are gone. */
+static PyObject *drain_thread_cache(PyObject *module, PyObject *Py_UNUSED(ignored))
+{
+    pthread_mutex_lock(&cache_mutex);
+    worker *list = idle_head;
+    for (worker *w = list; w; w = w->next)
+        w->idle = 0;
+    idle_head = NULL;
+    idle_count = 0;
+    pthread_mutex_unlock(&cache_mutex);
+    if (!list)
+        Py_RETURN_NONE;
+    Py_BEGIN_ALLOW_THREADS
+    for (worker *w = list; w; w = w->next) {
+        atomic_store(&w->word, WORD_EXIT);
+        word_wake(&w->word);
+    }
+    while (list) {
+        worker *next = list->next;
+        pthread_join(list->thread, NULL);
+        free(list);
+        list = next;
+    }
+    Py_END_ALLOW_THREADS
+    Py_RETURN_NONE;
 }
 
 /* The forked child has none of the parent's threads. */
@@ -197,7 +239,7 @@ static PyObject *start_thread(PyObject *module, PyObject *func)
     pthread_mutex_unlock(&cache_mutex);
     if (w) {
         w->func = Py_NewRef(func);
-        atomic_store(&w->word, 1);
+        atomic_store(&w->word, WORD_WORK);
         word_wake(&w->word);
         return PyLong_FromUnsignedLong(w->ident);
     }
@@ -205,21 +247,25 @@ static PyObject *start_thread(PyObject *module, PyObject *func)
     if (!w)
         return PyErr_NoMemory();
     w->func = Py_NewRef(func);
-    unsigned long ident = PyThread_start_new_thread(worker_main, w);
-    if (ident == PYTHREAD_INVALID_THREAD_ID) {
+    int err = pthread_create(&w->thread, NULL, worker_main, w);
+    if (err != 0) {
         Py_DECREF(func);
         free(w);
         PyErr_SetString(PyExc_RuntimeError, "can't start new thread");
         return NULL;
     }
-    w->ident = ident; /* read by starters only after the thread went idle (mutex ordered) */
-    return PyLong_FromUnsignedLong(ident);
+    /* The thread needs the GIL (which we hold) before it can go idle and be
+     * seen by another starter, so this is written before anyone reads it. */
+    w->ident = (unsigned long)(uintptr_t)w->thread;
+    return PyLong_FromUnsignedLong(w->ident);
 }
 
 static PyMethodDef thread_start_functions[] = {
     {"_start_thread", (PyCFunction)start_thread, METH_O,
      "_start_thread(func) -> ident or None: run func() in a new thread state on a cached or new OS\n"
      "thread; None when the cache cannot be used (use _thread.start_new_thread then)."},
+    {"_drain_thread_cache", (PyCFunction)drain_thread_cache, METH_NOARGS,
+     "_drain_thread_cache(): end the idle cached OS threads and wait for them (before fork)."},
     {NULL, NULL},
 };
 

@@ -343,3 +343,29 @@ def test_repeat_start_join_does_not_leak(threading_mod):
     finally:
         tracemalloc.stop()
     assert after - before < 300_000
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/stat") or not hasattr(os, "fork"), reason="Linux /proc")
+@pytest.mark.parametrize("module", ["threading", "cconc.threading"])
+def test_no_leftover_os_threads_across_fork(module):
+    """Finished threads leave no OS thread behind at a fork (3.12+ warns about those)."""
+    proc = _run_script(module, """
+        import os
+        def os_threads():
+            return int(open("/proc/self/stat").read().rsplit(")", 1)[1].split()[17])
+        threads = [threading.Thread(target=time.sleep, args=(0.01,)) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        deadline = time.monotonic() + 0.5  # far less than cconc's idle time for cached threads
+        pid = os.fork()
+        if pid == 0:
+            os._exit(0 if os_threads() == 1 else 3)
+        while os_threads() != 1 and time.monotonic() < deadline:
+            time.sleep(0.005)
+        _, status = os.waitpid(pid, 0)
+        print(os_threads(), os.waitstatus_to_exitcode(status))
+    """)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["1", "0"]
