@@ -14,6 +14,9 @@
  * and not while finalizing; otherwise _start_thread returns None and the
  * caller uses _thread.start_new_thread.
  *
+ * A new OS thread inherits its creator's signal mask and CPU affinity; a
+ * reused one is given its starter's, so the difference cannot be seen.
+ *
  * Before os.fork(), _drain_thread_cache() ends the idle OS threads and joins
  * them, so a fork after threads have finished sees as few threads as with the
  * stdlib (3.12+ warns about forking a multi-threaded process). */
@@ -21,11 +24,13 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <time.h>
 
 #ifdef __linux__
+#  include <sched.h>
 #  include <linux/futex.h>
 #  include <sys/syscall.h>
 #  include <unistd.h>
@@ -43,6 +48,13 @@ typedef struct worker {
     pthread_t thread;      /* joinable; detached by the thread itself when it leaves idle */
     unsigned long ident;
     PyObject *func;        /* strong reference, handed over with `word` */
+    /* What a new OS thread would inherit from the starter (reused threads only). */
+    int inherit;
+    sigset_t sigmask;
+#ifdef __linux__
+    int has_affinity;
+    cpu_set_t affinity;
+#endif
 } worker;
 
 static pthread_mutex_t cache_mutex = PTHREAD_MUTEX_INITIALIZER;
@@ -160,6 +172,13 @@ static void *worker_main(void *arg)
     worker *w = arg;
     uint32_t word;
     do {
+        if (w->inherit) {
+            pthread_sigmask(SIG_SETMASK, &w->sigmask, NULL);
+#ifdef __linux__
+            if (w->has_affinity)
+                sched_setaffinity(0, sizeof(w->affinity), &w->affinity);
+#endif
+        }
         run_one(w->func);
         w->func = NULL;
     } while ((word = wait_for_work(w)) == WORD_WORK);
@@ -238,6 +257,11 @@ static PyObject *start_thread(PyObject *module, PyObject *func)
     }
     pthread_mutex_unlock(&cache_mutex);
     if (w) {
+        w->inherit = 1;
+        pthread_sigmask(SIG_SETMASK, NULL, &w->sigmask);
+#ifdef __linux__
+        w->has_affinity = sched_getaffinity(0, sizeof(w->affinity), &w->affinity) == 0;
+#endif
         w->func = Py_NewRef(func);
         atomic_store(&w->word, WORD_WORK);
         word_wake(&w->word);

@@ -1,5 +1,6 @@
 """Thread, Timer, local and the module functions, differential: stdlib and cconc."""
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -369,3 +370,54 @@ def test_no_leftover_os_threads_across_fork(module):
     """)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["1", "0"]
+
+
+@pytest.mark.skipif(not hasattr(signal, "pthread_sigmask"), reason="POSIX")
+def test_signal_mask_is_inherited_from_the_starter(threading_mod):
+    seen = []
+
+    def block_usr1():
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})
+        seen.append(signal.SIGUSR1 in signal.pthread_sigmask(signal.SIG_BLOCK, set()))
+
+    def report():
+        seen.append(signal.SIGUSR1 in signal.pthread_sigmask(signal.SIG_BLOCK, set()))
+
+    # A thread that changes its own mask must not pass it on to the next thread.
+    for body in (block_usr1, report, report):
+        t = threading_mod.Thread(target=body)
+        t.start()
+        t.join()
+    assert seen == [True, False, False]
+    # A starter with a blocked signal passes its mask on, as at thread creation.
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR2})
+    try:
+        seen.clear()
+        t = threading_mod.Thread(target=lambda: seen.append(
+            signal.SIGUSR2 in signal.pthread_sigmask(signal.SIG_BLOCK, set())))
+        t.start()
+        t.join()
+        assert seen == [True]
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="Linux")
+def test_cpu_affinity_is_inherited_from_the_starter(threading_mod):
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        pytest.skip("needs 2 CPUs")
+    seen = []
+
+    def pin():
+        os.sched_setaffinity(0, {cpus[0]})
+        seen.append(os.sched_getaffinity(0))
+
+    def report():
+        seen.append(os.sched_getaffinity(0))
+
+    for body in (pin, report):
+        t = threading_mod.Thread(target=body)
+        t.start()
+        t.join()
+    assert seen == [{cpus[0]}, set(cpus)]
