@@ -27,6 +27,7 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #ifdef __linux__
@@ -173,9 +174,14 @@ static void *worker_main(void *arg)
     uint32_t word;
     do {
         if (w->inherit) {
-            pthread_sigmask(SIG_SETMASK, &w->sigmask, NULL);
+            /* Only when they differ: setting the affinity costs a migration. */
+            sigset_t mask;
+            if (pthread_sigmask(SIG_SETMASK, NULL, &mask) != 0 || memcmp(&mask, &w->sigmask, sizeof(mask)) != 0)
+                pthread_sigmask(SIG_SETMASK, &w->sigmask, NULL);
 #ifdef __linux__
-            if (w->has_affinity)
+            cpu_set_t mine;
+            if (w->has_affinity && (sched_getaffinity(0, sizeof(mine), &mine) != 0 ||
+                                    !CPU_EQUAL(&mine, &w->affinity)))
                 sched_setaffinity(0, sizeof(w->affinity), &w->affinity);
 #endif
         }

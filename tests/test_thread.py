@@ -421,3 +421,31 @@ def test_cpu_affinity_is_inherited_from_the_starter(threading_mod):
         t.start()
         t.join()
     assert seen == [{cpus[0]}, set(cpus)]
+
+
+def test_threads_starting_threads_run_each_once(threading_mod):
+    lock = std_threading.Lock()
+    runs = []
+
+    def leaf(i, j):
+        with lock:
+            runs.append((i, j))
+
+    def starter(i):
+        children = []
+        for j in range(60):
+            t = threading_mod.Thread(target=leaf, args=(i, j))
+            t.start()
+            children.append(t)
+            if j % 3 == 0:
+                t.join()
+        for t in children:
+            t.join()
+
+    starters = [threading_mod.Thread(target=starter, args=(i,)) for i in range(6)]
+    for t in starters:
+        t.start()
+    for t in starters:
+        t.join(60)
+        assert not t.is_alive()
+    assert sorted(runs) == [(i, j) for i in range(6) for j in range(60)]
