@@ -300,5 +300,11 @@ int cc_semaphore_exec(PyObject *module, cc_state *st)
 {
     if (cc_add_type(module, &sem_spec, NULL, &st->Semaphore_type) < 0)
         return -1;
-    return cc_add_type(module, &bsem_spec, (PyObject *)st->Semaphore_type, &st->BoundedSemaphore_type);
+    /* A tuple of bases: before 3.10 PyType_FromModuleAndSpec takes no bare type. */
+    PyObject *bases = PyTuple_Pack(1, (PyObject *)st->Semaphore_type);
+    if (!bases)
+        return -1;
+    int r = cc_add_type(module, &bsem_spec, bases, &st->BoundedSemaphore_type);
+    Py_DECREF(bases);
+    return r;
 }
