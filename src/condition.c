@@ -232,6 +232,18 @@ static PyObject *cond_wait_for(ConditionObject *self, PyObject *const *args, Py_
     int timed = timeout && timeout != Py_None;
     cc_deadline deadline = CC_FOREVER;
     int first = 1;
+    cc_state *st = cc_state_of_type(Py_TYPE(self));
+    if (!st)
+        return NULL;
+    int override_wait = 0;
+    if (!Py_IS_TYPE(self, st->Condition_type)) {
+        PyObject *wait = PyObject_GetAttrString((PyObject *)Py_TYPE(self), "wait");
+        if (!wait)
+            return NULL;
+        override_wait = !(PyObject_TypeCheck(wait, &PyMethodDescr_Type) &&
+                          PyDescr_TYPE(wait) == st->Condition_type);
+        Py_DECREF(wait);
+    }
     PyObject *result = PyObject_CallNoArgs(predicate);
     for (;;) {
         if (!result)
@@ -257,8 +269,23 @@ static PyObject *cond_wait_for(ConditionObject *self, PyObject *const *args, Py_
         }
         first = 0;
         Py_DECREF(result);
-        if (cond_wait_until(self, NULL, &deadline) < 0)
-            return NULL;
+        if (!override_wait) {
+            if (cond_wait_until(self, NULL, &deadline) < 0)
+                return NULL;
+        }
+        else {
+            /* A subclass's wait() is called, as the stdlib's wait_for calls self.wait. */
+            PyObject *left = timed ? PyFloat_FromDouble(deadline == CC_FOREVER ? CC_TIMEOUT_MAX
+                                                         : cc_seconds_left(deadline))
+                                   : Py_NewRef(Py_None);
+            if (!left)
+                return NULL;
+            PyObject *r = PyObject_CallMethod((PyObject *)self, "wait", "O", left);
+            Py_DECREF(left);
+            if (!r)
+                return NULL;
+            Py_DECREF(r);
+        }
         result = PyObject_CallNoArgs(predicate);
     }
 }

@@ -535,3 +535,33 @@ def test_condition_over_a_condition(threading_mod):
         time.sleep(0.01)
     t.join(30)
     assert woke == [True]
+
+
+def test_subclass_wait_is_used_by_wait_for(threading_mod):
+    calls = []
+
+    class Counting(threading_mod.Condition):
+        def wait(self, timeout=None):
+            calls.append(timeout)
+            return super().wait(timeout)
+
+    cond = Counting()
+    assert isinstance(cond, threading_mod.Condition)
+    with cond:
+        assert cond.wait_for(lambda: False, 0.05) is False
+    assert calls and all(t is not None and t <= 0.05 for t in calls)
+    calls.clear()
+    flag = []
+
+    def setter():
+        time.sleep(0.05)
+        with cond:
+            flag.append(1)
+            cond.notify()
+
+    t = threading_mod.Thread(target=setter)
+    t.start()
+    with cond:
+        assert cond.wait_for(lambda: flag, None) == [1]
+    t.join()
+    assert calls and all(c is None for c in calls)
