@@ -119,21 +119,21 @@ static void barrier_break(BarrierObject *self)
     barrier_notify_all(self);
 }
 
-/* Run the action with the barrier locked, then release the waiters. */
+/* Run the action with the barrier locked, then release the waiters. Even the
+ * action's truth test (the stdlib's `if self._action:`) runs locked: it is
+ * Python code too, and may let other threads in. */
 static int barrier_release(BarrierObject *self)
 {
-    int run = self->action && self->action != Py_None;
-    if (run) {
+    if (self->action && self->action != Py_None) {
         PyObject *action = Py_NewRef(self->action);
-        run = PyObject_IsTrue(action);  /* the stdlib's `if self._action:` */
+        self->in_action = 1;
+        self->action_thread = PyThread_get_thread_ident();
+        int run = PyObject_IsTrue(action);
         PyObject *r = NULL;
-        if (run > 0) {
-            self->in_action = 1;
-            self->action_thread = PyThread_get_thread_ident();
+        if (run > 0)
             r = PyObject_CallNoArgs(action);
-            self->in_action = 0;
-            cc_waitlist_wake(&self->action_waiters, -1);
-        }
+        self->in_action = 0;
+        cc_waitlist_wake(&self->action_waiters, -1);
         Py_DECREF(action);
         if (run < 0 || (run > 0 && !r)) {
             barrier_break(self);

@@ -301,3 +301,26 @@ def test_action_releasing_the_gil_keeps_others_out(threading_mod):
     assert barrier.wait() == 0
     t.join(30)
     assert order == ["action start", "action end", "reset"]
+
+
+def test_falsy_action_is_not_called_and_truth_test_runs_locked(threading_mod):
+    calls = []
+
+    class Falsy:
+        def __bool__(self):
+            time.sleep(0.05)  # lets other threads run while the barrier decides
+            return False
+
+        def __call__(self):
+            calls.append(1)
+
+    barrier = threading_mod.Barrier(2, action=Falsy())
+    threads, results, errors = run_parties(threading_mod, 3, lambda: barrier.wait(20))
+    wait_until(lambda: len(results) >= 2)
+    time.sleep(0.1)
+    barrier.abort()
+    join_all(threads)
+    # Two pass the barrier; the third is left alone in the next round.
+    assert sorted(results) == [0, 1]
+    assert len(errors) == 1 and isinstance(errors[0], std_threading.BrokenBarrierError)
+    assert calls == []
