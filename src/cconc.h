@@ -159,7 +159,6 @@ int cc_park(cc_waitlist *wl, cc_waiter *w, cc_deadline deadline);
 extern uint64_t cc_fork_epoch;
 int cc_park_exec(PyObject *module);
 
-#endif /* CCONC_H */
 
 /* ------------------------------------------------------------------------
  * threading: Condition, Semaphore, BoundedSemaphore, Barrier
@@ -186,3 +185,5 @@ void cc_lock_release_save(PyObject *lock, int kind, cc_lock_saved *saved);
 /* Re-take the lock and restore the saved recursion. Always returns holding
  * the lock; -1 when a signal handler raised meanwhile (exception set). */
 int cc_lock_acquire_restore(PyObject *lock, int kind, const cc_lock_saved *saved);
+
+#endif /* CCONC_H */
