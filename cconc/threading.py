@@ -9,7 +9,8 @@ stdlib's exception classes (``BrokenBarrierError`` included).
 the registry, ``excepthook``, joining at exit all stay the stdlib's): their
 start-up handshake is a native Event, and the OS thread under them is reused
 from a finished thread when one is idle (each run still gets a fresh thread
-state, hence fresh ``threading.local`` data; see src/thread_start.c).
+state, hence fresh ``threading.local`` data; see src/thread_start.c and
+docs/threading.md). CCONC_THREAD_CACHE=0 in the environment turns the reuse off.
 """
 import _thread
 import os as _os
@@ -32,6 +33,9 @@ from cconc._cconc import _drain_thread_cache, _start_thread
 # waits on self._started; 3.13 rewrote it around thread handles, so there the
 # stdlib's start() is kept as it is.
 _FAST_START = hasattr(_thread, "_set_sentinel") and hasattr(_std, "_limbo")
+# CCONC_THREAD_CACHE=0 gives every Thread a new OS thread, as the stdlib does
+# (for code that keeps per-OS-thread state in C: thread names, nice values...).
+_THREAD_CACHE = _os.environ.get("CCONC_THREAD_CACHE", "1") != "0"
 
 if hasattr(_os, "register_at_fork"):
     # Idle cached OS threads end before a fork, so the parent forks with as
@@ -58,7 +62,7 @@ class Thread(_std.Thread):
             with _std._active_limbo_lock:
                 _std._limbo[self] = self
             try:
-                if _start_thread(self._bootstrap) is None:
+                if not _THREAD_CACHE or _start_thread(self._bootstrap) is None:
                     _thread.start_new_thread(self._bootstrap, ())
             except Exception:
                 with _std._active_limbo_lock:

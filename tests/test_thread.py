@@ -449,3 +449,30 @@ def test_threads_starting_threads_run_each_once(threading_mod):
         t.join(60)
         assert not t.is_alive()
     assert sorted(runs) == [(i, j) for i in range(6) for j in range(60)]
+
+
+@pytest.mark.parametrize("cache", ["0", "1"])
+def test_thread_cache_switch(cache):
+    env = dict(os.environ, CCONC_THREAD_CACHE=cache)
+    script = textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {ROOT!r})
+        import cconc.threading as threading
+        ids, data = [], threading.local()
+        def body():
+            ids.append(threading.get_native_id())
+            assert not hasattr(data, "x")
+            data.x = 1
+        for _ in range(20):
+            t = threading.Thread(target=body)
+            t.start()
+            assert t.is_alive() or ids
+            t.join()
+        print(len(ids), len(set(ids)) > 1)
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, env=env)
+    assert proc.returncode == 0, proc.stderr
+    count, distinct = proc.stdout.split()
+    assert count == "20"
+    if cache == "0":
+        assert distinct == "True"  # a new OS thread each time (ids may repeat, but not all 20)
