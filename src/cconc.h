@@ -51,6 +51,12 @@ typedef struct {
     PyObject *queue_Condition;
     PyObject *str_init, *str_qsize, *str_put, *str_get, *str_queue;
     PyObject *str_append, *str_popleft, *str_pop;
+    /* threading (condition.c, semaphore.c, barrier.c) */
+    PyTypeObject *Condition_type;
+    PyTypeObject *Semaphore_type;
+    PyTypeObject *BoundedSemaphore_type;
+    PyTypeObject *Barrier_type;
+    PyObject *BrokenBarrierError; /* the stdlib's threading.BrokenBarrierError */
 } cc_state;
 
 extern PyModuleDef cc_module_def;
@@ -70,6 +76,10 @@ int cc_future_exec(PyObject *module, cc_state *st);
 int cc_executor_exec(PyObject *module, cc_state *st);
 int cc_queue_exec(PyObject *module, cc_state *st);
 int cc_simplequeue_exec(PyObject *module, cc_state *st);
+int cc_condition_exec(PyObject *module, cc_state *st);
+int cc_semaphore_exec(PyObject *module, cc_state *st);
+int cc_barrier_exec(PyObject *module, cc_state *st);
+int cc_thread_start_exec(PyObject *module, cc_state *st);
 
 /* Create a heap type from spec, store it in *slot and add it to the module. */
 int cc_add_type(PyObject *module, PyType_Spec *spec, PyObject *base, PyTypeObject **slot);
@@ -202,5 +212,31 @@ int cc_future_cancel(PyObject *future); /* 1 cancelled, 0 not */
 /* Log the current exception on the concurrent.futures logger with exc_info,
  * as `except: LOGGER.<method>(msg[, arg], exc_info=True)`; clears it. */
 void cc_futures_log_exception(cc_state *st, const char *method, const char *msg, PyObject *arg);
+
+/* ------------------------------------------------------------------------
+ * threading: Condition, Semaphore, BoundedSemaphore, Barrier
+ * (condition.c, semaphore.c, barrier.c).
+ *
+ * Condition's fast path over a cconc Lock or RLock of the exact type
+ * (implemented in lock.c, which owns the lock structs). `kind` says which.
+ * ---------------------------------------------------------------------- */
+enum { CC_LOCK_OTHER = 0, CC_LOCK_PLAIN = 1, CC_LOCK_REENTRANT = 2 };
+
+typedef struct {
+    unsigned long owner, count;  /* an RLock's ownership while released by wait() */
+} cc_lock_saved;
+
+/* Condition._is_owned: a Lock is "owned" when locked (as the stdlib's test),
+ * an RLock when the calling thread holds it. */
+int cc_lock_owned(PyObject *lock, int kind);
+/* lock.__enter__ (blocking, interruptible): 0 or -1 with an exception. */
+int cc_lock_enter(PyObject *lock, int kind);
+/* lock.release(), with its RuntimeError when not held: 0 or -1. */
+int cc_lock_exit(PyObject *lock, int kind);
+/* Release fully (the caller checked ownership), saving an RLock's recursion. */
+void cc_lock_release_save(PyObject *lock, int kind, cc_lock_saved *saved);
+/* Re-take the lock and restore the saved recursion. Always returns holding
+ * the lock; -1 when a signal handler raised meanwhile (exception set). */
+int cc_lock_acquire_restore(PyObject *lock, int kind, const cc_lock_saved *saved);
 
 #endif /* CCONC_H */

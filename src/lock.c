@@ -383,3 +383,85 @@ int cc_lock_exec(PyObject *module, cc_state *st)
         return -1;
     return 0;
 }
+
+/* ======================================== Condition's fast path (cconc.h) */
+
+int cc_lock_owned(PyObject *lock, int kind)
+{
+    if (kind == CC_LOCK_PLAIN)
+        return ((LockObject *)lock)->locked;
+    RLockObject *r = (RLockObject *)lock;
+    return r->count > 0 && r->owner == PyThread_get_thread_ident();
+}
+
+int cc_lock_enter(PyObject *lock, int kind)
+{
+    int r = kind == CC_LOCK_PLAIN
+                ? lock_acquire_until((LockObject *)lock, CC_FOREVER)
+                : rlock_acquire_until((RLockObject *)lock, PyThread_get_thread_ident(), CC_FOREVER);
+    return r < 0 ? -1 : 0;
+}
+
+int cc_lock_exit(PyObject *lock, int kind)
+{
+    PyObject *r = kind == CC_LOCK_PLAIN ? lock_release((LockObject *)lock, NULL)
+                                        : rlock_release((RLockObject *)lock, NULL);
+    if (!r)
+        return -1;
+    Py_DECREF(r);
+    return 0;
+}
+
+void cc_lock_release_save(PyObject *lock, int kind, cc_lock_saved *saved)
+{
+    if (kind == CC_LOCK_PLAIN) {
+        saved->owner = saved->count = 0;
+        lock_unlock((LockObject *)lock);
+    }
+    else {
+        RLockObject *r = (RLockObject *)lock;
+        saved->owner = r->owner;
+        saved->count = r->count;
+        rlock_unlock(r);
+    }
+}
+
+/* Like RLock._acquire_restore: the lock is always re-held on return, even
+ * when a signal handler raises meanwhile (the exception is raised after). */
+int cc_lock_acquire_restore(PyObject *lock, int kind, const cc_lock_saved *saved)
+{
+    PyObject *exc_type = NULL, *exc = NULL, *tb = NULL;
+    cc_waitlist *wl = kind == CC_LOCK_PLAIN ? &((LockObject *)lock)->waiters
+                                            : &((RLockObject *)lock)->waiters;
+    unsigned long me = PyThread_get_thread_ident();
+    for (;;) {
+        int busy = kind == CC_LOCK_PLAIN ? ((LockObject *)lock)->locked
+                                         : ((RLockObject *)lock)->count != 0;
+        if (!busy)
+            break;
+        cc_waiter w;
+        cc_waitlist_append(wl, &w);
+        w.handoff_n = (Py_ssize_t)me;
+        int r = cc_park(wl, &w, CC_FOREVER);
+        if (r == CC_PARK_ERROR) {
+            if (!exc_type)
+                PyErr_Fetch(&exc_type, &exc, &tb);
+            else
+                PyErr_Clear();
+        }
+        if (w.state == CC_WOKEN)
+            break;  /* handed over to us */
+    }
+    if (kind == CC_LOCK_PLAIN) {
+        ((LockObject *)lock)->locked = 1;
+    }
+    else {
+        ((RLockObject *)lock)->owner = me;
+        ((RLockObject *)lock)->count = saved->count;
+    }
+    if (exc_type) {
+        PyErr_Restore(exc_type, exc, tb);
+        return -1;
+    }
+    return 0;
+}

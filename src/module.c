@@ -42,10 +42,14 @@ typedef int (*exec_fn)(PyObject *, cc_state *);
 static const exec_fn concern_exec[] = {
     cc_lock_exec,
     cc_event_exec,
-    cc_future_exec,
-    cc_executor_exec,
+    cc_condition_exec,
+    cc_semaphore_exec,
+    cc_barrier_exec,
+    cc_thread_start_exec,
     cc_queue_exec,
     cc_simplequeue_exec,
+    cc_future_exec,
+    cc_executor_exec,
 };
 
 static int module_exec(PyObject *m)

@@ -39,7 +39,13 @@ def test_native_primitives_replace_the_stdlib():
     assert threading.Event is native.Event
     import threading as std
 
-    assert threading.Thread is std.Thread  # not native yet: the stdlib's own
+    for name in ("Condition", "Semaphore", "BoundedSemaphore", "Barrier"):
+        assert getattr(threading, name) is getattr(native, name)
+    # Thread and Timer are the stdlib's classes, subclassed: the registry,
+    # excepthook and exit-joining stay the stdlib's own code
+    assert issubclass(threading.Thread, std.Thread)
+    assert issubclass(threading.Timer, std.Timer) and issubclass(threading.Timer, threading.Thread)
+    assert threading.BrokenBarrierError is std.BrokenBarrierError
     assert threading.TIMEOUT_MAX == native.TIMEOUT_MAX == std.TIMEOUT_MAX
 
 

@@ -86,3 +86,121 @@ def event_ping_pong(m):
         t.join()
 
     yield run
+
+
+@case("Semaphore acquire+release")
+def semaphore_acquire_release(m):
+    sem = m.threading.Semaphore()
+
+    def run(n):
+        acquire, release = sem.acquire, sem.release
+        for _ in repeat(None, n):
+            acquire()
+            release()
+
+    yield run
+
+
+@case("BoundedSemaphore acquire+release")
+def bounded_semaphore_acquire_release(m):
+    sem = m.threading.BoundedSemaphore()
+
+    def run(n):
+        acquire, release = sem.acquire, sem.release
+        for _ in repeat(None, n):
+            acquire()
+            release()
+
+    yield run
+
+
+@case("Condition with-block")
+def condition_with(m):
+    cond = m.threading.Condition()
+
+    def run(n):
+        for _ in repeat(None, n):
+            with cond:
+                pass
+
+    yield run
+
+
+@case("Condition notify, no waiter")
+def condition_notify_no_waiter(m):
+    cond = m.threading.Condition()
+
+    def run(n):
+        notify = cond.notify
+        with cond:
+            for _ in repeat(None, n):
+                notify()
+
+    yield run
+
+
+@case("Condition ping-pong, 2 threads", unit="round trip")
+def condition_ping_pong(m):
+    threading = m.threading
+
+    def run(n):
+        cond = threading.Condition()
+        turn = [0]  # whose move: 0 this thread, 1 the partner
+
+        def partner():
+            with cond:
+                for _ in repeat(None, n):
+                    while turn[0] != 1:
+                        cond.wait()
+                    turn[0] = 0
+                    cond.notify()
+
+        t = threading.Thread(target=partner)
+        t.start()
+        with cond:
+            for _ in repeat(None, n):
+                turn[0] = 1
+                cond.notify()
+                while turn[0] != 0:
+                    cond.wait()
+        t.join()
+
+    yield run
+
+
+@case("Barrier(2), 2 threads", unit="round")
+def barrier_two_threads(m):
+    threading = m.threading
+
+    def run(n):
+        barrier = threading.Barrier(2)
+
+        def partner():
+            wait = barrier.wait
+            for _ in repeat(None, n):
+                wait()
+
+        t = threading.Thread(target=partner)
+        t.start()
+        wait = barrier.wait
+        for _ in repeat(None, n):
+            wait()
+        t.join()
+
+    yield run
+
+
+@case("Thread start+join")
+def thread_start_join(m):
+    Thread = m.threading.Thread
+
+    def target():
+        pass
+
+    def run(n):
+        for _ in repeat(None, n):
+            t = Thread(target=target)
+            t.start()
+            t.join()
+
+    yield run

@@ -1,0 +1,287 @@
+"""threading.Semaphore and BoundedSemaphore, differential: stdlib and cconc."""
+import os
+import signal
+import threading as std_threading
+import time
+import tracemalloc
+import warnings
+
+import pytest
+
+pytestmark = pytest.mark.timeout(60)
+
+KINDS = ["Semaphore", "BoundedSemaphore"]
+
+
+def wait_until(predicate, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        time.sleep(0.005)
+
+
+def test_types(threading_mod):
+    assert issubclass(threading_mod.BoundedSemaphore, threading_mod.Semaphore)
+    if threading_mod is not std_threading:
+        from cconc import _cconc
+
+        assert threading_mod.Semaphore is _cconc.Semaphore
+        assert threading_mod.BoundedSemaphore is _cconc.BoundedSemaphore
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_basics(threading_mod, kind):
+    sem = getattr(threading_mod, kind)(2)
+    assert sem._value == 2
+    assert sem.acquire() is True
+    assert sem.acquire(True) is True
+    assert sem._value == 0
+    assert sem.acquire(False) is False
+    assert sem.acquire(blocking=False) is False
+    t0 = time.monotonic()
+    assert sem.acquire(timeout=0.05) is False
+    assert time.monotonic() - t0 >= 0.04
+    assert sem.acquire(True, 0) is False
+    assert sem.acquire(timeout=-1) is False
+    sem.release()
+    assert sem._value == 1
+    with sem as entered:
+        assert entered is True
+        assert sem._value == 0
+    assert sem._value == 1
+    sem.release()
+    assert sem._value == 2
+    assert getattr(threading_mod, kind)()._value == 1
+    assert getattr(threading_mod, kind)(0)._value == 0
+    assert getattr(threading_mod, kind)(value=5)._value == 5
+    assert f"value={sem._value}" in repr(sem)
+    assert kind in repr(sem)
+
+
+def test_unbounded_release_n(threading_mod):
+    sem = threading_mod.Semaphore(0)
+    sem.release(5)
+    assert sem._value == 5
+    sem.release(n=2)
+    sem.release()
+    assert sem._value == 8
+    for _ in range(8):
+        assert sem.acquire(False)
+    assert not sem.acquire(False)
+
+
+def test_bounded_over_release(threading_mod):
+    sem = threading_mod.BoundedSemaphore(3)
+    with pytest.raises(ValueError, match="Semaphore released too many times"):
+        sem.release()
+    assert sem._value == 3
+    sem.acquire()
+    sem.acquire()
+    with pytest.raises(ValueError, match="Semaphore released too many times"):
+        sem.release(3)
+    assert sem._value == 1
+    sem.release(2)
+    assert sem._value == 3
+    assert "value=3/3" in repr(sem)
+    with pytest.raises(ValueError, match="Semaphore released too many times"):
+        with sem:
+            sem.release()
+            sem.release()  # the with block's own release is now one too many
+    # __exit__ raised too: the value is back at the bound, not above it.
+    assert sem._value == 3
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_release_n_wakes_n_waiters(threading_mod, kind):
+    sem = getattr(threading_mod, kind)(5)
+    for _ in range(5):
+        sem.acquire()
+    got = []
+    threads = [threading_mod.Thread(target=lambda: got.append(sem.acquire(timeout=20))) for _ in range(5)]
+    for t in threads:
+        t.start()
+    time.sleep(0.1)
+    sem.release(3)
+    wait_until(lambda: len(got) == 3)
+    time.sleep(0.1)
+    assert len(got) == 3 and sem._value == 0
+    sem.release(2)
+    for t in threads:
+        t.join(30)
+    assert got == [True] * 5
+    assert sem._value == 0
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_limits_concurrency(threading_mod, kind):
+    k = 3
+    sem = getattr(threading_mod, kind)(k)
+    guard = std_threading.Lock()
+    holders = [0]
+    most = [0]
+    rounds = 300
+
+    def worker():
+        for i in range(rounds):
+            with sem:
+                with guard:
+                    holders[0] += 1
+                    most[0] = max(most[0], holders[0])
+                if i % 16 == 0:
+                    time.sleep(0)
+                with guard:
+                    holders[0] -= 1
+
+    threads = [threading_mod.Thread(target=worker) for _ in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+        assert not t.is_alive()
+    assert 1 <= most[0] <= k
+    assert sem._value == k
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_timeouts_racing_releases_lose_no_unit(threading_mod, kind):
+    n_items = 3000
+    sem = getattr(threading_mod, kind)(n_items)
+    for _ in range(n_items):
+        sem.acquire()
+    taken = [0]
+    lock = std_threading.Lock()
+    stop = [False]
+
+    def consumer():
+        while not stop[0]:
+            if sem.acquire(timeout=0.001):
+                with lock:
+                    taken[0] += 1
+
+    threads = [threading_mod.Thread(target=consumer) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for _ in range(n_items):
+        sem.release()
+    wait_until(lambda: taken[0] + sem._value == n_items and sem._value == 0, 30)
+    stop[0] = True
+    for t in threads:
+        t.join(30)
+    assert taken[0] == n_items
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGINT"), reason="needs SIGINT")
+@pytest.mark.parametrize("kind", KINDS)
+def test_ctrl_c_interrupts_acquire(threading_mod, kind):
+    sem = getattr(threading_mod, kind)(0) if kind == "Semaphore" else getattr(threading_mod, kind)(1)
+    if kind == "BoundedSemaphore":
+        sem.acquire()
+    timer = std_threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            sem.acquire()
+    finally:
+        timer.cancel()
+        timer.join()
+    assert sem._value == 0
+    sem.release()
+    assert sem.acquire(False)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_fork_while_threads_wait(threading_mod):
+    sem = threading_mod.Semaphore(0)
+    got = []
+    threads = [threading_mod.Thread(target=lambda: got.append(sem.acquire(timeout=20))) for _ in range(3)]
+    for t in threads:
+        t.start()
+    time.sleep(0.1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            # The parent's waiters do not exist here: a release must stay in the value.
+            sem.release(2)
+            ok = sem._value == 2 and sem.acquire(False) and sem.acquire(False) and not sem.acquire(False)
+            code = 0 if ok else 3
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    sem.release(3)
+    for t in threads:
+        t.join(30)
+    assert got == [True] * 3
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_bad_input(threading_mod, kind):
+    cls = getattr(threading_mod, kind)
+    with pytest.raises(ValueError, match="semaphore initial value must be >= 0"):
+        cls(-1)
+    with pytest.raises(TypeError):
+        cls("1")
+    with pytest.raises(TypeError):
+        cls(None)
+    with pytest.raises(TypeError):
+        cls(1, 2)
+    sem = cls(1)
+    with pytest.raises(ValueError, match="can't specify timeout for non-blocking acquire"):
+        sem.acquire(False, 1)
+    with pytest.raises(ValueError, match="can't specify timeout for non-blocking acquire"):
+        sem.acquire(blocking=False, timeout=0)
+    assert sem._value == 1
+    with pytest.raises(TypeError):
+        sem.acquire(True, 1, 2)
+    with pytest.raises(TypeError):
+        sem.acquire(bogus=1)
+    with pytest.raises(ValueError, match="n must be one or more"):
+        sem.release(0)
+    with pytest.raises(ValueError, match="n must be one or more"):
+        sem.release(-3)
+    with pytest.raises(TypeError):
+        sem.release("1")
+    assert sem._value == 1
+    sem.acquire()
+    with pytest.raises(TypeError):
+        sem.acquire(timeout="soon")
+    with pytest.raises(OverflowError):
+        sem.acquire(timeout=1e300)
+    assert sem.acquire(blocking=0) is False
+    assert sem.acquire(timeout=None, blocking=False) is False
+    sem = cls(5)
+    sem.acquire()
+    sem.acquire()
+    with pytest.raises(TypeError):
+        sem.release(1.5)  # (the stdlib has added 1.5 to its value by then)
+
+
+def test_repeat_does_not_leak(threading_mod):
+    sem = threading_mod.Semaphore(1)
+    bsem = threading_mod.BoundedSemaphore(1)
+
+    def cycle(n):
+        for _ in range(n):
+            with sem:
+                sem.acquire(timeout=0)
+            bsem.acquire()
+            try:
+                bsem.release(2)
+            except ValueError:
+                pass
+            bsem.release()
+            threading_mod.Semaphore(3)
+
+    cycle(2000)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        cycle(20000)
+        after = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    assert after - before < 200_000
