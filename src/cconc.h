@@ -17,6 +17,15 @@ typedef struct {
     PyTypeObject *Lock_type;
     PyTypeObject *RLock_type;
     PyTypeObject *Event_type;
+    /* selectors (selector.c) */
+    PyTypeObject *SelectSelector_type;
+    PyTypeObject *PollSelector_type;
+    PyTypeObject *EpollSelector_type;  /* NULL without epoll */
+    PyTypeObject *KqueueSelector_type; /* NULL without kqueue */
+    PyTypeObject *SelectorMapping_type;
+    PyObject *SelectorKey; /* selectors.SelectorKey, the stdlib's namedtuple */
+    PyObject *abc_Mapping, *abc_KeysView, *abc_ItemsView, *abc_ValuesView;
+    PyObject *str_fileno, *str_items;
 } cc_state;
 
 extern PyModuleDef cc_module_def;
@@ -32,6 +41,7 @@ static inline cc_state *cc_state_of_type(PyTypeObject *type)
 /* Each concern registers its types into the module and state (module.c calls these). */
 int cc_lock_exec(PyObject *module, cc_state *st);
 int cc_event_exec(PyObject *module, cc_state *st);
+int cc_selector_exec(PyObject *module, cc_state *st);
 
 /* Create a heap type from spec, store it in *slot and add it to the module. */
 int cc_add_type(PyObject *module, PyType_Spec *spec, PyObject *base, PyTypeObject **slot);

@@ -42,6 +42,7 @@ typedef int (*exec_fn)(PyObject *, cc_state *);
 static const exec_fn concern_exec[] = {
     cc_lock_exec,
     cc_event_exec,
+    cc_selector_exec,
 };
 
 static int module_exec(PyObject *m)
