@@ -678,7 +678,7 @@ static PyObject *modify_base(SelectorObject *self, PyObject *fileobj, PyObject *
     }
     if (fd < self->table_cap)
         self->table[fd].key = nk;
-    return Py_NewRef(nk);
+    return nk; /* the dict took its own reference */
 }
 
 /* _PollLikeSelector.modify (poll, epoll): one system call when the events
@@ -724,7 +724,7 @@ static PyObject *modify_poll_like(SelectorObject *self, PyObject *fileobj, PyObj
     }
     if (fd < self->table_cap)
         self->table[fd].key = nk;
-    return Py_NewRef(nk);
+    return nk; /* the dict took its own reference */
 }
 
 static PyObject *sel_modify(SelectorObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
