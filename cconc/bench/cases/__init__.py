@@ -1,2 +1,3 @@
 """Importing this package registers every benchmark case, one module per concern."""
 from . import threading_cases  # noqa: F401
+from . import selectors_cases  # noqa: F401
