@@ -614,12 +614,20 @@ static PyObject *sel_register(SelectorObject *self, PyObject *const *args, Py_ss
     PyObject *a[3];
     if (cc_parse_args("register", args, nargs, kwnames, register_kwlist, 3, 2, a) < 0)
         return NULL;
-    return sel_register_impl(self, a[0], a[1], a[2] ? a[2] : Py_None);
+    PyObject *r;
+    Py_BEGIN_CRITICAL_SECTION(self);
+    r = sel_register_impl(self, a[0], a[1], a[2] ? a[2] : Py_None);
+    Py_END_CRITICAL_SECTION();
+    return r;
 }
 
 static PyObject *sel_unregister(SelectorObject *self, PyObject *fileobj)
 {
-    return sel_unregister_impl(self, fileobj);
+    PyObject *r;
+    Py_BEGIN_CRITICAL_SECTION(self);
+    r = sel_unregister_impl(self, fileobj);
+    Py_END_CRITICAL_SECTION();
+    return r;
 }
 
 static int is_exact_selector(SelectorObject *self)
@@ -745,10 +753,12 @@ static PyObject *sel_modify(SelectorObject *self, PyObject *const *args, Py_ssiz
         return NULL;
     }
     Py_INCREF(key); /* a __ne__ or __del__ may unregister it meanwhile */
+    Py_BEGIN_CRITICAL_SECTION(self);
     if (self->backend == B_POLL || self->backend == B_EPOLL)
         r = modify_poll_like(self, fileobj, events, data, fdobj, fd, key);
     else
         r = modify_base(self, fileobj, events, data, fdobj, fd, key);
+    Py_END_CRITICAL_SECTION();
     Py_DECREF(key);
     Py_DECREF(fdobj);
     return r;
@@ -1293,20 +1303,29 @@ static PyObject *sel_select(SelectorObject *self, PyObject *const *args, Py_ssiz
         if (!timeout)
             timeout = Py_None;
     }
+    PyObject *r;
+    /* The system call runs with the GIL released, which suspends the section. */
+    Py_BEGIN_CRITICAL_SECTION(self);
     switch (self->backend) {
 #ifdef CC_HAVE_EPOLL
     case B_EPOLL:
-        return select_epoll(self, timeout);
+        r = select_epoll(self, timeout);
+        break;
 #endif
 #ifdef CC_HAVE_KQUEUE
     case B_KQUEUE:
-        return select_kqueue(self, timeout);
+        r = select_kqueue(self, timeout);
+        break;
 #endif
     case B_POLL:
-        return select_poll(self, timeout);
+        r = select_poll(self, timeout);
+        break;
     default:
-        return select_select(self, timeout);
+        r = select_select(self, timeout);
+        break;
     }
+    Py_END_CRITICAL_SECTION();
+    return r;
 }
 
 /* ==================================================== type machinery */
@@ -1520,17 +1539,18 @@ static int map_contains(MappingObject *self, PyObject *fileobj)
     return -1;
 }
 
-static PyObject *map_get(MappingObject *self, PyObject *const *args, Py_ssize_t nargs)
+static const char *const map_get_kwlist[] = {"key", "default", NULL};
+
+static PyObject *map_get(MappingObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
-    if (nargs < 1 || nargs > 2) {
-        PyErr_Format(PyExc_TypeError, "get expected 1 or 2 arguments, got %zd", nargs);
+    PyObject *a[2];
+    if (cc_parse_args("get", args, nargs, kwnames, map_get_kwlist, 2, 1, a) < 0)
         return NULL;
-    }
-    PyObject *key = map_getitem(self, args[0]);
+    PyObject *key = map_getitem(self, a[0]);
     if (key || !PyErr_ExceptionMatches(PyExc_KeyError))
         return key;
     PyErr_Clear();
-    return Py_NewRef(nargs == 2 ? args[1] : Py_None);
+    return Py_NewRef(a[1] ? a[1] : Py_None);
 }
 
 static PyObject *map_view(MappingObject *self, PyObject *view_type)
@@ -1588,7 +1608,7 @@ static void map_dealloc(MappingObject *self)
 }
 
 static PyMethodDef map_methods[] = {
-    {"get", (PyCFunction)(void (*)(void))map_get, METH_FASTCALL, "get(fileobj, default=None)"},
+    {"get", (PyCFunction)(void (*)(void))map_get, METH_FASTCALL | METH_KEYWORDS, "get(key, default=None)"},
     {"keys", (PyCFunction)map_keys, METH_NOARGS, NULL},
     {"items", (PyCFunction)map_items, METH_NOARGS, NULL},
     {"values", (PyCFunction)map_values, METH_NOARGS, NULL},

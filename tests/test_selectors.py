@@ -359,6 +359,9 @@ def test_get_map(selectors_mod, sel, pair):
     assert m[a] is ka and m[a.fileno()] is ka
     assert a in m and a.fileno() in m and 12345 not in m
     assert m.get(a) is ka and m.get(9999) is None and m.get(9999, "d") == "d"
+    assert m.get(9999, default="k") == "k" and m.get(key=a) is ka
+    with pytest.raises(TypeError):
+        m.get()
     assert list(m.keys()) == [b.fileno(), a.fileno()]
     assert list(m.values()) == [kb, ka]
     assert list(m.items()) == [(b.fileno(), kb), (a.fileno(), ka)]

@@ -191,3 +191,23 @@ def asyncio_echo(m):
 
     loop.run_until_complete(teardown())
     loop.close()
+
+
+@case("selectors get_key(fd)")
+def get_key_fd(m):
+    """What asyncio's add_reader/remove_reader ask first."""
+    selectors = m.selectors
+    sel = selectors.DefaultSelector()
+    a, b = socket.socketpair()
+    sel.register(a, selectors.EVENT_READ)
+    fd = a.fileno()
+
+    def run(n):
+        get_key = sel.get_key
+        for _ in repeat(None, n):
+            get_key(fd)
+
+    yield run
+    sel.close()
+    a.close()
+    b.close()
