@@ -639,6 +639,52 @@ def test_two_threads_select_concurrently(selectors_mod, sel_cls, pair):
     assert len(results) == 2 and all(len(r) == 1 for r in results)
 
 
+def test_churn_while_selecting(selectors_mod, sel_cls):
+    """Registrations come and go (growing the table and buffers) while other
+    threads select: nothing lost, nothing stale, no crash."""
+    R, W = selectors_mod.EVENT_READ, selectors_mod.EVENT_WRITE
+    sel = sel_cls()
+    pairs = [socket.socketpair() for _ in range(60)]
+    stop = threading.Event()
+    errors = []
+
+    def selecting():
+        try:
+            while not stop.is_set():
+                for key, ev in sel.select(0.01):
+                    assert ev & key.events == ev
+        except Exception as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    # poll objects refuse concurrent poll() in the stdlib: one selecting thread there
+    nthreads = 1 if backend(sel_cls) == "PollSelector" else 2
+    threads = [threading.Thread(target=selecting) for _ in range(nthreads)]
+    for t in threads:
+        t.start()
+    try:
+        deadline = time.monotonic() + 0.6
+        rounds = 0
+        while time.monotonic() < deadline:
+            for i, (a, b) in enumerate(pairs):
+                sel.register(a, W if i % 2 else R, i)
+            for i, (a, b) in enumerate(pairs[::3]):
+                sel.modify(a, R | W, -i)
+            for a, b in pairs:
+                sel.unregister(a)
+            rounds += 1
+        assert rounds > 0
+        assert len(sel.get_map()) == 0
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(10)
+        sel.close()
+        for a, b in pairs:
+            a.close()
+            b.close()
+    assert errors == []
+
+
 # -------------------------------------------------------------- fork
 
 
