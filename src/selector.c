@@ -1607,6 +1607,13 @@ static void map_dealloc(MappingObject *self)
     Py_DECREF(tp);
 }
 
+/* Before 3.10 there is no DISALLOW_INSTANTIATION flag: refuse by hand. */
+static PyObject *map_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    PyErr_Format(PyExc_TypeError, "cannot create '%s' instances", type->tp_name);
+    return NULL;
+}
+
 static PyMethodDef map_methods[] = {
     {"get", (PyCFunction)(void (*)(void))map_get, METH_FASTCALL | METH_KEYWORDS, "get(key, default=None)"},
     {"keys", (PyCFunction)map_keys, METH_NOARGS, NULL},
@@ -1616,6 +1623,7 @@ static PyMethodDef map_methods[] = {
 };
 
 static PyType_Slot map_slots[] = {
+    {Py_tp_new, map_new},
     {Py_mp_subscript, map_getitem},
     {Py_mp_length, map_len},
     {Py_sq_length, map_len},
