@@ -89,10 +89,22 @@ typedef struct {
 
 /* ============================================================ helpers */
 
+/* The module state is cleared when the module is collected (interpreter
+ * shutdown): a selector outliving it must fail cleanly, not crash. */
+static int state_gone(void *member)
+{
+    if (member)
+        return 0;
+    PyErr_SetString(PyExc_RuntimeError, "cconc._cconc has been finalized");
+    return 1;
+}
+
 static PyObject *key_new(cc_state *st, PyObject *fileobj, PyObject *fd, PyObject *events, PyObject *data)
 {
     /* SelectorKey(fileobj, fd, events, data) is tuple.__new__(SelectorKey, ...):
      * allocating the tuple subclass directly is what that ends up doing. */
+    if (state_gone(st->SelectorKey))
+        return NULL;
     PyTypeObject *kt = (PyTypeObject *)st->SelectorKey;
     PyObject *key = kt->tp_alloc(kt, 4);
     if (!key)
@@ -198,6 +210,8 @@ static int fileobj_to_fd(cc_state *st, PyObject *fileobj, PyObject **fdobj, long
         f = Py_NewRef(fileobj);
     }
     else {
+        if (state_gone(st->str_fileno))
+            return -1;
         PyObject *r = PyObject_CallMethodNoArgs(fileobj, st->str_fileno);
         f = r ? PyNumber_Long(r) : NULL;
         Py_XDECREF(r);
@@ -806,6 +820,8 @@ static PyObject *sel_get_map(SelectorObject *self, PyObject *Py_UNUSED(ignored))
     if (self->closed)
         Py_RETURN_NONE;
     if (!self->map) {
+        if (state_gone(self->st->SelectorMapping_type))
+            return NULL;
         MappingObject *m = PyObject_GC_New(MappingObject, self->st->SelectorMapping_type);
         if (!m)
             return NULL;
@@ -1555,6 +1571,8 @@ static PyObject *map_get(MappingObject *self, PyObject *const *args, Py_ssize_t 
 
 static PyObject *map_view(MappingObject *self, PyObject *view_type)
 {
+    if (state_gone(view_type))
+        return NULL;
     return PyObject_CallOneArg(view_type, (PyObject *)self);
 }
 static PyObject *map_keys(MappingObject *self, PyObject *Py_UNUSED(i)) { return map_view(self, self->sel->st->abc_KeysView); }
@@ -1566,6 +1584,8 @@ static PyObject *map_richcompare(MappingObject *self, PyObject *other, int op)
 {
     if (op != Py_EQ && op != Py_NE)
         Py_RETURN_NOTIMPLEMENTED;
+    if (state_gone(self->sel->st->abc_Mapping) || state_gone(self->sel->st->str_items))
+        return NULL;
     int is_map = PyObject_IsInstance(other, self->sel->st->abc_Mapping);
     if (is_map < 0)
         return NULL;
