@@ -52,9 +52,11 @@
 enum { B_SELECT, B_POLL, B_EPOLL, B_KQUEUE };
 
 typedef struct {
-    PyObject *key; /* borrowed: fd_to_key owns it; NULL when the fd is not registered */
-    int mask;      /* EV_R|EV_W bits of key.events */
-    int slot;      /* poll: index in pfds */
+    PyObject *key;   /* borrowed: fd_to_key owns it; NULL when the fd is not registered */
+    PyObject *ready; /* owned: the (key, ready_ev) tuple select() last returned for it */
+    int mask;        /* EV_R|EV_W bits of key.events */
+    int slot;        /* poll: index in pfds */
+    int ready_ev;
 } sel_entry;
 
 typedef struct {
@@ -309,6 +311,17 @@ static PyObject *closed_kfd(SelectorObject *self)
 
 /* ======================================================= bookkeeping */
 
+/* Point fd's entry at another key (or none). The cached result tuple names
+ * the old key, so it goes; dropping it runs no code, because whoever calls
+ * this still holds the old key (the dict or a local reference). */
+static void entry_set(SelectorObject *self, long fd, PyObject *key, int mask)
+{
+    sel_entry *e = &self->table[fd];
+    e->key = key;
+    e->mask = mask;
+    Py_CLEAR(e->ready);
+}
+
 /* Make room so that adding fd cannot fail afterwards. */
 static int reserve(SelectorObject *self, long fd)
 {
@@ -359,8 +372,7 @@ static Py_ssize_t poll_slot(SelectorObject *self, long fd)
 static void book_add(SelectorObject *self, long fd, PyObject *key, int mask)
 {
     if (fd < self->table_cap) {
-        self->table[fd].key = key;
-        self->table[fd].mask = mask;
+        entry_set(self, fd, key, mask);
     }
     switch (self->backend) {
     case B_POLL: {
@@ -392,8 +404,10 @@ static void book_add(SelectorObject *self, long fd, PyObject *key, int mask)
 /* Registered bits changed (poll-like modify): the table and the poll set. */
 static void book_set_mask(SelectorObject *self, long fd, int mask)
 {
-    if (fd < self->table_cap)
+    if (fd < self->table_cap) {
         self->table[fd].mask = mask;
+        Py_CLEAR(self->table[fd].ready);
+    }
     if (self->backend == B_POLL) {
         Py_ssize_t i = poll_slot(self, fd);
         if (i >= 0)
@@ -404,8 +418,7 @@ static void book_set_mask(SelectorObject *self, long fd, int mask)
 static void book_del(SelectorObject *self, long fd)
 {
     if (fd < self->table_cap) {
-        self->table[fd].key = NULL;
-        self->table[fd].mask = 0;
+        entry_set(self, fd, NULL, 0);
     }
     switch (self->backend) {
     case B_POLL: {
@@ -439,6 +452,8 @@ static void book_del(SelectorObject *self, long fd)
 /* Forget every registration (close, GC clear): state first, references after. */
 static void book_reset(SelectorObject *self)
 {
+    for (Py_ssize_t i = 0; i < self->table_cap; i++)
+        Py_CLEAR(self->table[i].ready);
     PyMem_Free(self->table);
     self->table = NULL;
     self->table_cap = 0;
@@ -699,7 +714,7 @@ static PyObject *modify_base(SelectorObject *self, PyObject *fileobj, PyObject *
         return NULL;
     }
     if (fd < self->table_cap)
-        self->table[fd].key = nk;
+        entry_set(self, fd, nk, self->table[fd].mask);
     return nk; /* the dict took its own reference */
 }
 
@@ -745,7 +760,7 @@ static PyObject *modify_poll_like(SelectorObject *self, PyObject *fileobj, PyObj
         return NULL;
     }
     if (fd < self->table_cap)
-        self->table[fd].key = nk;
+        entry_set(self, fd, nk, self->table[fd].mask);
     return nk; /* the dict took its own reference */
 }
 
@@ -1012,21 +1027,47 @@ static int ms_left(int64_t deadline)
     return (int)((left + 999999) / 1000000);
 }
 
-/* Append (key, events & registered) for a reported fd, if still registered. */
+/* Append (key, events & registered) for a reported fd, if still registered.
+ * A fd that stays ready reports the same pair call after call: the tuple is
+ * cached in its table entry and shared (it is immutable). */
 static inline int ready_add(SelectorObject *self, PyObject *list, Py_ssize_t *j, long fd, int events)
 {
-    int mask = 0;
-    PyObject *key = ready_key(self, fd, &mask);
-    if (!key)
-        return PyErr_Occurred() ? -1 : 0;
-    PyObject *ev = PyLong_FromLong(events & mask);
-    PyObject *t = ev ? PyTuple_New(2) : NULL;
-    if (!t) {
-        Py_XDECREF(ev);
-        return -1;
+    PyObject *t;
+    if (fd < self->table_cap) {
+        sel_entry *e = &self->table[fd];
+        if (!e->key)
+            return 0;
+        int ev = events & e->mask;
+        if (e->ready && e->ready_ev == ev) {
+            t = Py_NewRef(e->ready);
+        }
+        else {
+            PyObject *evobj = PyLong_FromLong(ev);
+            t = evobj ? PyTuple_New(2) : NULL;
+            if (!t) {
+                Py_XDECREF(evobj);
+                return -1;
+            }
+            PyTuple_SET_ITEM(t, 0, Py_NewRef(e->key));
+            PyTuple_SET_ITEM(t, 1, evobj);
+            Py_XSETREF(e->ready, Py_NewRef(t));
+            e->ready_ev = ev;
+        }
     }
-    PyTuple_SET_ITEM(t, 0, Py_NewRef(key));
-    PyTuple_SET_ITEM(t, 1, ev);
+    else {
+        int mask = 0;
+        PyObject *key = ready_key(self, fd, &mask);
+        if (!key)
+            return PyErr_Occurred() ? -1 : 0;
+        PyObject *evobj = PyLong_FromLong(events & mask);
+        t = evobj ? PyTuple_New(2) : NULL;
+        if (!t) {
+            Py_XDECREF(evobj);
+            return -1;
+        }
+        PyTuple_SET_ITEM(t, 0, Py_NewRef(key));
+        PyTuple_SET_ITEM(t, 1, evobj);
+    }
     if (*j < PyList_GET_SIZE(list)) {
         PyList_SET_ITEM(list, *j, t);
         ++*j;
@@ -1408,6 +1449,8 @@ static int sel_traverse(SelectorObject *self, visitproc visit, void *arg)
 {
     Py_VISIT(Py_TYPE(self));
     Py_VISIT(self->fd_to_key);
+    for (Py_ssize_t i = 0; i < self->table_cap; i++)
+        Py_VISIT(self->table[i].ready);
     Py_VISIT(self->map);
     Py_VISIT(self->dict);
     return 0;

@@ -180,6 +180,29 @@ def test_modify(selectors_mod, sel, pair):
     assert len(sel.get_map()) == 1
 
 
+def test_results_follow_key_changes(selectors_mod, sel, pair):
+    """Repeated selects on a fd that stays ready see every change of its key."""
+    R, W = selectors_mod.EVENT_READ, selectors_mod.EVENT_WRITE
+    a, b = pair
+    b.send(b"x")
+    k = sel.register(a, R | W, 1)
+    for _ in range(2):
+        assert sel.select(0) == [(k, R | W)]
+    k = sel.modify(a, R | W, 2)
+    assert [(key.data, ev) for key, ev in sel.select(0)] == [(2, R | W)]
+    k = sel.modify(a, R, 2)
+    assert sel.select(0) == [(k, R)] and sel.select(0)[0][0] is k
+    sel.unregister(a)
+    assert sel.select(0) == []
+    k = sel.register(a, W, 3)
+    assert sel.select(0) == [(k, W)]
+    a.recv(1)
+    k = sel.modify(a, R | W, 3)
+    assert sel.select(0) == [(k, W)]
+    b.send(b"y")
+    assert sel.select(0) == [(k, R | W)]
+
+
 def test_modify_data_only_makes_no_syscall(selectors_mod, pair):
     """After its fd is closed, a data-only modify still works (no system call),
     an events modify fails on epoll and leaves no key."""
@@ -819,6 +842,8 @@ def test_gc_cycle_is_collected(selectors_mod, sel_cls, pair):
     sel = sel_cls()
     sel.register(a, selectors_mod.EVENT_READ, sel)  # data refers to the selector
     sel.get_map()
+    b.send(b"x")
+    assert len(sel.select(0)) == 1
     ref = weakref.ref(sel)
     del sel
     gc.collect()
