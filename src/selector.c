@@ -574,34 +574,32 @@ static PyObject *sel_register_impl(SelectorObject *self, PyObject *fileobj, PyOb
     long fd;
     if (events_validate(events, &mask) < 0 || fileobj_lookup(self, fileobj, &fdobj, &fd) < 0)
         return NULL;
-    /* From here on no Python code runs until the registration is complete. */
+    /* The key first: allocating it may run the GC and so any __del__, which
+     * may touch this selector. From the check below to the end, no code runs. */
+    key = key_new(self->st, fileobj, fdobj, events, data);
+    if (!key)
+        goto fail;
     PyObject *existing = entry_key(self, fdobj, fd);
     if (existing || PyErr_Occurred()) {
         if (existing)
             PyErr_Format(PyExc_KeyError, "%R (FD %S) is already registered", fileobj, fdobj);
-        goto fail;
+        goto fail_key;
     }
     if (self->backend != B_SELECT && fd > INT_MAX) {
         PyErr_SetString(PyExc_OverflowError, "Python int too large to convert to C int");
-        goto fail;
+        goto fail_key;
     }
-    if (reserve(self, fd) < 0)
-        goto fail;
-    key = key_new(self->st, fileobj, fdobj, events, data);
-    if (!key)
-        goto fail;
-    if (kernel_add(self, fd, mask) < 0) {
-        Py_DECREF(key);
-        goto fail;
-    }
+    if (reserve(self, fd) < 0 || kernel_add(self, fd, mask) < 0)
+        goto fail_key;
     if (PyDict_SetItem(self->fd_to_key, fdobj, key) < 0) {
         kernel_del(self, fd, mask);
-        Py_DECREF(key);
-        goto fail;
+        goto fail_key;
     }
     book_add(self, fd, key, mask);
     Py_DECREF(fdobj);
     return key; /* the dict holds one reference, the caller gets this one */
+fail_key:
+    Py_DECREF(key);
 fail:
     Py_DECREF(fdobj);
     return NULL;
@@ -706,10 +704,9 @@ static PyObject *modify_base(SelectorObject *self, PyObject *fileobj, PyObject *
         return NULL;
     if (!dne)
         return Py_NewRef(key);
-    if (check_unchanged(self, fdobj, fd, key) < 0)
-        return NULL;
+    /* Allocate (which may run code) before checking the key is still current. */
     PyObject *nk = key_new(self->st, KEY_FILEOBJ(key), KEY_FD(key), KEY_EVENTS(key), data);
-    if (!nk || PyDict_SetItem(self->fd_to_key, KEY_FD(key), nk) < 0) {
+    if (!nk || check_unchanged(self, fdobj, fd, key) < 0 || PyDict_SetItem(self->fd_to_key, KEY_FD(key), nk) < 0) {
         Py_XDECREF(nk);
         return NULL;
     }
@@ -752,10 +749,8 @@ static PyObject *modify_poll_like(SelectorObject *self, PyObject *fileobj, PyObj
         return NULL;
     if (!ne && !dne)
         return Py_NewRef(key);
-    if (check_unchanged(self, fdobj, fd, key) < 0)
-        return NULL;
     PyObject *nk = key_new(self->st, KEY_FILEOBJ(key), KEY_FD(key), events, data);
-    if (!nk || PyDict_SetItem(self->fd_to_key, KEY_FD(key), nk) < 0) {
+    if (!nk || check_unchanged(self, fdobj, fd, key) < 0 || PyDict_SetItem(self->fd_to_key, KEY_FD(key), nk) < 0) {
         Py_XDECREF(nk);
         return NULL;
     }
@@ -842,7 +837,12 @@ static PyObject *sel_get_map(SelectorObject *self, PyObject *Py_UNUSED(ignored))
             return NULL;
         m->sel = (SelectorObject *)Py_NewRef(self);
         PyObject_GC_Track(m);
-        self->map = (PyObject *)m;
+        if (self->map || self->closed) /* a __del__ run by the allocation got there first */
+            Py_DECREF(m);
+        else
+            self->map = (PyObject *)m;
+        if (!self->map)
+            Py_RETURN_NONE;
     }
     return Py_NewRef(self->map);
 }
@@ -1042,14 +1042,19 @@ static inline int ready_add(SelectorObject *self, PyObject *list, Py_ssize_t *j,
             t = Py_NewRef(e->ready);
         }
         else {
-            PyObject *evobj = PyLong_FromLong(ev);
-            t = evobj ? PyTuple_New(2) : NULL;
-            if (!t) {
-                Py_XDECREF(evobj);
+            /* Allocating may run the GC, and any __del__ may register or
+             * unregister (even move the table): look at the entry again. */
+            t = PyTuple_New(2);
+            if (!t)
                 return -1;
+            if (fd >= self->table_cap || !self->table[fd].key) {
+                Py_DECREF(t);
+                return 0;
             }
+            e = &self->table[fd];
+            ev = events & e->mask;
             PyTuple_SET_ITEM(t, 0, Py_NewRef(e->key));
-            PyTuple_SET_ITEM(t, 1, evobj);
+            PyTuple_SET_ITEM(t, 1, PyLong_FromLong(ev)); /* 0..3: cached small ints, cannot fail */
             Py_XSETREF(e->ready, Py_NewRef(t));
             e->ready_ev = ev;
         }
@@ -1059,13 +1064,15 @@ static inline int ready_add(SelectorObject *self, PyObject *list, Py_ssize_t *j,
         PyObject *key = ready_key(self, fd, &mask);
         if (!key)
             return PyErr_Occurred() ? -1 : 0;
+        Py_INCREF(key); /* borrowed from the dict, which code run by an allocation may change */
         PyObject *evobj = PyLong_FromLong(events & mask);
         t = evobj ? PyTuple_New(2) : NULL;
         if (!t) {
             Py_XDECREF(evobj);
+            Py_DECREF(key);
             return -1;
         }
-        PyTuple_SET_ITEM(t, 0, Py_NewRef(key));
+        PyTuple_SET_ITEM(t, 0, key);
         PyTuple_SET_ITEM(t, 1, evobj);
     }
     if (*j < PyList_GET_SIZE(list)) {

@@ -835,6 +835,50 @@ def test_del_during_close_and_unregister(selectors_mod, sel_cls, pair):
     assert seen[:2] == [0, 0] and len(seen) <= 3
 
 
+def test_gc_during_select_touches_selector(selectors_mod, sel_cls):
+    """A __del__ run by the GC while select() builds its result registers and
+    unregisters fds on the same selector (growing its table): no crash, no stale key."""
+    R = selectors_mod.EVENT_READ
+    sel = sel_cls()
+    ready = [socket.socketpair() for _ in range(20)]
+    extra = [socket.socketpair() for _ in range(150)]
+    for a, b in ready:
+        sel.register(a, R, "ready")
+        b.send(b"x")
+    todo = list(extra)
+
+    class Cycle:
+        def __init__(self):
+            self.me = self
+
+        def __del__(self):
+            for _ in range(5):
+                if todo:
+                    x, y = todo.pop()
+                    sel.register(x, R, "extra")
+            for fd, key in list(sel.get_map().items())[:2]:
+                if key.data == "extra":
+                    sel.unregister(fd)
+
+    old = gc.get_threshold()
+    gc.collect()
+    gc.set_threshold(1)
+    try:
+        for _ in range(60):
+            Cycle()
+            result = sel.select(0)
+            assert all(key.data == "ready" and ev == R for key, ev in result), result
+            assert len(result) <= 20
+    finally:
+        gc.set_threshold(*old)
+    gc.collect()
+    assert sorted(k.data for k, ev in sel.select(0)) == ["ready"] * 20
+    sel.close()
+    for a, b in ready + extra:
+        a.close()
+        b.close()
+
+
 def test_gc_cycle_is_collected(selectors_mod, sel_cls, pair):
     import weakref
 
