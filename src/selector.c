@@ -14,75 +14,20 @@
  * select() runs the system call with the GIL released on a buffer it has
  * taken out of the selector (self->buf is NULL while it is borrowed): a
  * close(), a register() or a second select() in another thread meanwhile
- * never frees or resizes memory the kernel is writing to. */
-#include "cconc.h"
+ * never frees or resizes memory the kernel is writing to.
+ *
+ * This file holds what every backend shares (the key table, the methods, the
+ * types); each backend's system calls live in selector_<backend>.c. */
+#include "selector.h"
 
-#include <errno.h>
-#include <limits.h>
 #include <math.h>
-#include <poll.h>
 #include <string.h>
-#include <sys/select.h>
 #include <unistd.h>
 #include <structmember.h>
-
-#ifdef __linux__
-#  include <sys/epoll.h>
-#  define CC_HAVE_EPOLL 1
-#endif
-#if defined(__APPLE__) || defined(__FreeBSD__) || defined(__NetBSD__) || defined(__OpenBSD__) || \
-    defined(__DragonFly__)
-#  include <fcntl.h>
-#  include <sys/event.h>
-#  define CC_HAVE_KQUEUE 1
-#endif
 
 #ifndef Py_TPFLAGS_MAPPING
 #  define Py_TPFLAGS_MAPPING 0
 #endif
-
-#define EV_R 1 /* selectors.EVENT_READ */
-#define EV_W 2 /* selectors.EVENT_WRITE */
-
-/* The fd-indexed table grows to fit any fd below this; larger fds (which no
- * kernel hands out under a sane RLIMIT_NOFILE, but poll() and select() accept
- * as numbers) are found through the dict alone. */
-#define TABLE_MAX (1 << 20)
-
-enum { B_SELECT, B_POLL, B_EPOLL, B_KQUEUE };
-
-typedef struct {
-    PyObject *key;   /* borrowed: fd_to_key owns it; NULL when the fd is not registered */
-    PyObject *ready; /* owned: the (key, ready_ev) tuple select() last returned for it */
-    int mask;        /* EV_R|EV_W bits of key.events */
-    int slot;        /* poll: index in pfds */
-    int ready_ev;
-} sel_entry;
-
-typedef struct {
-    PyObject_HEAD
-    cc_state *st;
-    int backend;
-    int closed;          /* close() was called: get_map() is None */
-    PyObject *fd_to_key; /* dict, never NULL */
-    PyObject *map;       /* the SelectorMapping, created on first get_map() */
-    sel_entry *table;
-    Py_ssize_t table_cap;
-    void *buf; /* reusable select() buffer, NULL while a select() borrows it */
-    size_t buf_bytes;
-    int kfd; /* epoll / kqueue descriptor, -1 once closed */
-    /* poll: the registrations, in a compact array */
-    struct pollfd *pfds;
-    Py_ssize_t npfds, pfds_cap;
-    /* select: the interest sets, kept up to date by register/unregister */
-    fd_set rset, wset;
-    int maxfd;
-    Py_ssize_t n_out_of_range, n_overflow;
-    /* kqueue: filters registered (the stdlib's _max_events) */
-    Py_ssize_t kq_filters;
-    PyObject *dict;
-    PyObject *weakreflist;
-} SelectorObject;
 
 typedef struct {
     PyObject_HEAD
@@ -117,11 +62,6 @@ static PyObject *key_new(cc_state *st, PyObject *fileobj, PyObject *fd, PyObject
     PyTuple_SET_ITEM(key, 3, Py_NewRef(data));
     return key;
 }
-
-#define KEY_FILEOBJ(k) PyTuple_GET_ITEM(k, 0)
-#define KEY_FD(k) PyTuple_GET_ITEM(k, 1)
-#define KEY_EVENTS(k) PyTuple_GET_ITEM(k, 2)
-#define KEY_DATA(k) PyTuple_GET_ITEM(k, 3)
 
 /* What `events & EVENT_READ` and `events & EVENT_WRITE` say, as a bit mask. */
 static int events_bits(PyObject *events, int *mask)
@@ -302,7 +242,7 @@ static PyObject *not_registered(PyObject *fileobj)
     return NULL;
 }
 
-static PyObject *closed_kfd(SelectorObject *self)
+PyObject *cc_sel_closed_kfd(SelectorObject *self)
 {
     PyErr_SetString(PyExc_ValueError, self->backend == B_EPOLL ? "I/O operation on closed epoll object"
                                                                : "I/O operation on closed kqueue object");
@@ -467,100 +407,48 @@ static void book_reset(SelectorObject *self)
 
 /* =================================================== kernel interest */
 
-#ifdef CC_HAVE_KQUEUE
-static int kq_change(int kq, long fd, int filter, int flags)
-{
-    struct kevent kev;
-    EV_SET(&kev, (uintptr_t)fd, filter, flags, 0, 0, NULL);
-    int r;
-    Py_BEGIN_ALLOW_THREADS
-    r = kevent(kq, &kev, 1, NULL, 0, NULL);
-    Py_END_ALLOW_THREADS
-    return r;
-}
-#endif
-
 /* The system call of register(): 0, or -1 with an exception set. */
 static int kernel_add(SelectorObject *self, long fd, int mask)
 {
+    switch (self->backend) {
 #ifdef CC_HAVE_EPOLL
-    if (self->backend == B_EPOLL) {
-        if (self->kfd < 0) {
-            closed_kfd(self);
-            return -1;
-        }
-        struct epoll_event ev = {0};
-        ev.events = ((mask & EV_R) ? EPOLLIN : 0) | ((mask & EV_W) ? EPOLLOUT : 0);
-        ev.data.fd = (int)fd;
-        if (epoll_ctl(self->kfd, EPOLL_CTL_ADD, (int)fd, &ev) < 0) {
-            PyErr_SetFromErrno(PyExc_OSError);
-            return -1;
-        }
-    }
+    case B_EPOLL:
+        return cc_sel_epoll_add(self, fd, mask);
 #endif
 #ifdef CC_HAVE_KQUEUE
-    if (self->backend == B_KQUEUE) {
-        if (self->kfd < 0) {
-            closed_kfd(self);
-            return -1;
-        }
-        if ((mask & EV_R) && kq_change(self->kfd, fd, EVFILT_READ, EV_ADD) < 0) {
-            PyErr_SetFromErrno(PyExc_OSError);
-            return -1;
-        }
-        if ((mask & EV_W) && kq_change(self->kfd, fd, EVFILT_WRITE, EV_ADD) < 0) {
-            int err = errno;
-            if (mask & EV_R)
-                kq_change(self->kfd, fd, EVFILT_READ, EV_DELETE);
-            errno = err;
-            PyErr_SetFromErrno(PyExc_OSError);
-            return -1;
-        }
-        self->kq_filters += ((mask & EV_R) != 0) + ((mask & EV_W) != 0);
-    }
+    case B_KQUEUE:
+        return cc_sel_kqueue_add(self, fd, mask);
 #endif
-    return 0;
+    default:
+        return 0; /* select and poll keep their interest sets in user space */
+    }
 }
 
 /* The system call of unregister(); errors are ignored as the stdlib does (a closed fd). */
 static void kernel_del(SelectorObject *self, long fd, int mask)
 {
+    switch (self->backend) {
 #ifdef CC_HAVE_EPOLL
-    if (self->backend == B_EPOLL && self->kfd >= 0) {
-        struct epoll_event ev = {0};
-        (void)epoll_ctl(self->kfd, EPOLL_CTL_DEL, (int)fd, &ev);
-    }
+    case B_EPOLL:
+        cc_sel_epoll_del(self, fd);
+        break;
 #endif
 #ifdef CC_HAVE_KQUEUE
-    if (self->backend == B_KQUEUE) {
-        self->kq_filters -= ((mask & EV_R) != 0) + ((mask & EV_W) != 0);
-        if (self->kfd >= 0) {
-            if (mask & EV_R)
-                (void)kq_change(self->kfd, fd, EVFILT_READ, EV_DELETE);
-            if (mask & EV_W)
-                (void)kq_change(self->kfd, fd, EVFILT_WRITE, EV_DELETE);
-        }
-    }
+    case B_KQUEUE:
+        cc_sel_kqueue_del(self, fd, mask);
+        break;
 #endif
-    (void)self;
-    (void)fd;
-    (void)mask;
+    default:
+        break;
+    }
 }
 
-/* The system call of a poll-like modify(): 0, or -1 with errno (or an exception, returns -2). */
+/* The system call of a poll-like modify(): 0, or -1 with an exception set. */
 static int kernel_mod(SelectorObject *self, long fd, int mask)
 {
 #ifdef CC_HAVE_EPOLL
-    if (self->backend == B_EPOLL) {
-        if (self->kfd < 0) {
-            closed_kfd(self);
-            return -2;
-        }
-        struct epoll_event ev = {0};
-        ev.events = ((mask & EV_R) ? EPOLLIN : 0) | ((mask & EV_W) ? EPOLLOUT : 0);
-        ev.data.fd = (int)fd;
-        return epoll_ctl(self->kfd, EPOLL_CTL_MOD, (int)fd, &ev);
-    }
+    if (self->backend == B_EPOLL)
+        return cc_sel_epoll_mod(self, fd, mask);
 #endif
     return 0;
 }
@@ -727,19 +615,12 @@ static PyObject *modify_poll_like(SelectorObject *self, PyObject *fileobj, PyObj
     if (ne) {
         if (check_unchanged(self, fdobj, fd, key) < 0)
             return NULL;
-        int r = kernel_mod(self, fd, mask);
-        if (r < 0) {
-            int err = errno;
+        if (kernel_mod(self, fd, mask) < 0) {
+            /* As the stdlib: the key goes, the error stays (kept across any __del__). */
             PyObject *exc_type, *exc, *tb;
-            if (r == -2)
-                PyErr_Fetch(&exc_type, &exc, &tb);
+            PyErr_Fetch(&exc_type, &exc, &tb);
             Py_DECREF(remove_key(self, fdobj, fd, key, 0));
-            if (r == -2)
-                PyErr_Restore(exc_type, exc, tb);
-            else {
-                errno = err;
-                PyErr_SetFromErrno(PyExc_OSError);
-            }
+            PyErr_Restore(exc_type, exc, tb);
             return NULL;
         }
         book_set_mask(self, fd, mask);
@@ -871,7 +752,7 @@ static PyObject *sel_close(SelectorObject *self, PyObject *Py_UNUSED(ignored))
 static PyObject *sel_fileno(SelectorObject *self, PyObject *Py_UNUSED(ignored))
 {
     if (self->kfd < 0)
-        return closed_kfd(self);
+        return cc_sel_closed_kfd(self);
     return PyLong_FromLong(self->kfd);
 }
 
@@ -891,7 +772,7 @@ static PyObject *sel_exit(SelectorObject *self, PyObject *const *args, Py_ssize_
 
 /* Borrow the reusable buffer (at least `bytes`), or a fresh one if it is
  * already borrowed by a select() in another thread or too small. */
-static void *buf_take(SelectorObject *self, size_t bytes, size_t *got)
+void *cc_sel_buf_take(SelectorObject *self, size_t bytes, size_t *got)
 {
     if (self->buf && self->buf_bytes >= bytes) {
         void *b = self->buf;
@@ -909,7 +790,7 @@ static void *buf_take(SelectorObject *self, size_t bytes, size_t *got)
     return b;
 }
 
-static void buf_give_back(SelectorObject *self, void *b, size_t n)
+void cc_sel_buf_give_back(SelectorObject *self, void *b, size_t n)
 {
     if (self->buf && self->buf_bytes >= n) {
         PyMem_RawFree(b);
@@ -921,7 +802,7 @@ static void buf_give_back(SelectorObject *self, void *b, size_t n)
 }
 
 /* Timeout of the poll-like selectors: -1 blocks, else milliseconds rounded up. */
-static int timeout_ms(PyObject *timeout, int *ms)
+int cc_sel_timeout_ms(PyObject *timeout, int *ms)
 {
     if (timeout == Py_None) {
         *ms = -1;
@@ -969,57 +850,9 @@ static int timeout_ms(PyObject *timeout, int *ms)
     return 0;
 }
 
-/* Timeout of SelectSelector: max(timeout, 0) in nanoseconds, -1 blocks. */
-static int timeout_ns(PyObject *timeout, int64_t *ns)
-{
-    if (timeout == Py_None) {
-        *ns = -1;
-        return 0;
-    }
-    double d;
-    if (PyFloat_CheckExact(timeout) || PyLong_CheckExact(timeout)) {
-        d = PyFloat_CheckExact(timeout) ? PyFloat_AS_DOUBLE(timeout) : PyLong_AsDouble(timeout);
-        if (d == -1.0 && PyErr_Occurred()) {
-            int overflow = 0;
-            if (PyLong_Check(timeout) && PyErr_ExceptionMatches(PyExc_OverflowError)) {
-                PyErr_Clear();
-                (void)PyLong_AsLongAndOverflow(timeout, &overflow);
-            }
-            if (overflow > 0)
-                PyErr_SetString(PyExc_OverflowError, "timestamp too large to convert to C _PyTime_t");
-            if (overflow >= 0)
-                return -1;
-            d = 0; /* max(-huge, 0) */
-        }
-    }
-    else {
-        PyObject *zero = PyLong_FromLong(0);
-        int gt = zero ? PyObject_RichCompareBool(zero, timeout, Py_GT) : -1;
-        Py_XDECREF(zero);
-        if (gt < 0)
-            return -1;
-        if (gt)
-            d = 0;
-        else if ((d = PyFloat_AsDouble(timeout)) == -1.0 && PyErr_Occurred())
-            return -1;
-    }
-    if (isnan(d)) {
-        PyErr_SetString(PyExc_ValueError, "Invalid value NaN (not a number)");
-        return -1;
-    }
-    if (d < 0)
-        d = 0;
-    double n = ceil(d * 1e9);
-    if (n >= 9.2e18) {
-        PyErr_SetString(PyExc_OverflowError, "timestamp out of range for platform time_t");
-        return -1;
-    }
-    *ns = (int64_t)n;
-    return 0;
-}
 
 /* After EINTR: the milliseconds left until deadline (rounded up), or 0 when it passed. */
-static int ms_left(int64_t deadline)
+int cc_sel_ms_left(int64_t deadline)
 {
     int64_t left = deadline - cc_monotonic_ns();
     if (left <= 0)
@@ -1030,7 +863,7 @@ static int ms_left(int64_t deadline)
 /* Append (key, events & registered) for a reported fd, if still registered.
  * A fd that stays ready reports the same pair call after call: the tuple is
  * cached in its table entry and shared (it is immutable). */
-static inline int ready_add(SelectorObject *self, PyObject *list, Py_ssize_t *j, long fd, int events)
+int cc_sel_ready_add(SelectorObject *self, PyObject *list, Py_ssize_t *j, long fd, int events)
 {
     PyObject *t;
     if (fd < self->table_cap) {
@@ -1085,274 +918,12 @@ static inline int ready_add(SelectorObject *self, PyObject *list, Py_ssize_t *j,
     return r;
 }
 
-/* The result list, preallocated for n entries and shrunk to what was filled. */
-static PyObject *ready_list(Py_ssize_t n)
-{
-    return PyList_New(n);
-}
-
-static PyObject *ready_finish(PyObject *list, Py_ssize_t j)
+PyObject *cc_sel_ready_finish(PyObject *list, Py_ssize_t j)
 {
     if (j < PyList_GET_SIZE(list))
         Py_SET_SIZE(list, j); /* the slots past j are still NULL */
     return list;
 }
-
-#ifdef CC_HAVE_EPOLL
-static PyObject *select_epoll(SelectorObject *self, PyObject *timeout)
-{
-    int ms;
-    if (timeout_ms(timeout, &ms) < 0)
-        return NULL;
-    if (self->kfd < 0)
-        return closed_kfd(self);
-    Py_ssize_t nreg = PyDict_GET_SIZE(self->fd_to_key);
-    int maxev = nreg < 1 ? 1 : nreg > INT_MAX / (Py_ssize_t)sizeof(struct epoll_event) ? INT_MAX / (int)sizeof(struct epoll_event) : (int)nreg;
-    size_t got;
-    struct epoll_event *evs = buf_take(self, (size_t)maxev * sizeof(struct epoll_event), &got);
-    if (!evs)
-        return NULL;
-    int64_t deadline = ms > 0 ? cc_monotonic_ns() + (int64_t)ms * 1000000 : 0;
-    int n, err;
-    for (;;) {
-        int epfd = self->kfd;
-        if (epfd < 0) {
-            closed_kfd(self);
-            goto fail;
-        }
-        Py_BEGIN_ALLOW_THREADS
-        n = epoll_wait(epfd, evs, maxev, ms);
-        err = errno;
-        Py_END_ALLOW_THREADS
-        if (n >= 0)
-            break;
-        if (err != EINTR) {
-            errno = err;
-            PyErr_SetFromErrno(PyExc_OSError);
-            goto fail;
-        }
-        if (PyErr_CheckSignals() < 0)
-            goto fail;
-        if (ms > 0 && (ms = ms_left(deadline)) == 0) {
-            n = 0;
-            break;
-        }
-    }
-    PyObject *list = ready_list(n);
-    if (!list)
-        goto fail;
-    Py_ssize_t j = 0;
-    for (int i = 0; i < n; i++) {
-        uint32_t e = evs[i].events;
-        int events = ((e & ~(uint32_t)EPOLLIN) ? EV_W : 0) | ((e & ~(uint32_t)EPOLLOUT) ? EV_R : 0);
-        if (ready_add(self, list, &j, evs[i].data.fd, events) < 0) {
-            Py_DECREF(ready_finish(list, j));
-            goto fail;
-        }
-    }
-    buf_give_back(self, evs, got);
-    return ready_finish(list, j);
-fail:
-    buf_give_back(self, evs, got);
-    return NULL;
-}
-#endif
-
-static PyObject *select_poll(SelectorObject *self, PyObject *timeout)
-{
-    int ms;
-    if (timeout_ms(timeout, &ms) < 0)
-        return NULL;
-    Py_ssize_t nfds = self->npfds;
-    size_t got;
-    struct pollfd *pfds = buf_take(self, (size_t)(nfds ? nfds : 1) * sizeof(struct pollfd), &got);
-    if (!pfds)
-        return NULL;
-    if (nfds)
-        memcpy(pfds, self->pfds, (size_t)nfds * sizeof(struct pollfd));
-    int64_t deadline = ms > 0 ? cc_monotonic_ns() + (int64_t)ms * 1000000 : 0;
-    int n, err;
-    for (;;) {
-        Py_BEGIN_ALLOW_THREADS
-        n = poll(pfds, (nfds_t)nfds, ms);
-        err = errno;
-        Py_END_ALLOW_THREADS
-        if (n >= 0)
-            break;
-        if (err != EINTR) {
-            errno = err;
-            PyErr_SetFromErrno(PyExc_OSError);
-            goto fail;
-        }
-        if (PyErr_CheckSignals() < 0)
-            goto fail;
-        if (ms > 0 && (ms = ms_left(deadline)) == 0) {
-            n = 0;
-            break;
-        }
-    }
-    PyObject *list = ready_list(n);
-    if (!list)
-        goto fail;
-    Py_ssize_t j = 0;
-    for (Py_ssize_t i = 0, found = 0; i < nfds && found < n; i++) {
-        short e = pfds[i].revents;
-        if (!e)
-            continue;
-        found++;
-        int events = ((e & ~POLLIN) ? EV_W : 0) | ((e & ~POLLOUT) ? EV_R : 0);
-        if (ready_add(self, list, &j, pfds[i].fd, events) < 0) {
-            Py_DECREF(ready_finish(list, j));
-            goto fail;
-        }
-    }
-    buf_give_back(self, pfds, got);
-    return ready_finish(list, j);
-fail:
-    buf_give_back(self, pfds, got);
-    return NULL;
-}
-
-static PyObject *select_select(SelectorObject *self, PyObject *timeout)
-{
-    int64_t ns;
-    if (timeout_ns(timeout, &ns) < 0)
-        return NULL;
-    if (self->n_overflow) {
-        PyErr_SetString(PyExc_OverflowError, "Python int too large to convert to C int");
-        return NULL;
-    }
-    if (self->n_out_of_range) {
-        PyErr_SetString(PyExc_ValueError, "filedescriptor out of range in select()");
-        return NULL;
-    }
-    size_t got;
-    fd_set *sets = buf_take(self, 2 * sizeof(fd_set), &got);
-    if (!sets)
-        return NULL;
-    int64_t deadline = ns > 0 ? cc_monotonic_ns() + ns : 0;
-    int n, err, nfds;
-    for (;;) {
-        /* (Re)load the interest sets: select() overwrites them. */
-        sets[0] = self->rset;
-        sets[1] = self->wset;
-        nfds = self->maxfd + 1;
-        struct timeval tv, *tvp = NULL;
-        if (ns >= 0) {
-            tv.tv_sec = (time_t)(ns / 1000000000);
-            tv.tv_usec = (suseconds_t)((ns % 1000000000 + 999) / 1000);
-            if (tv.tv_usec >= 1000000) {
-                tv.tv_sec++;
-                tv.tv_usec -= 1000000;
-            }
-            tvp = &tv;
-        }
-        Py_BEGIN_ALLOW_THREADS
-        n = select(nfds, &sets[0], &sets[1], NULL, tvp);
-        err = errno;
-        Py_END_ALLOW_THREADS
-        if (n >= 0)
-            break;
-        if (err != EINTR) {
-            errno = err;
-            PyErr_SetFromErrno(PyExc_OSError);
-            goto fail;
-        }
-        if (PyErr_CheckSignals() < 0)
-            goto fail;
-        if (ns > 0) {
-            ns = deadline - cc_monotonic_ns();
-            if (ns <= 0) {
-                n = 0;
-                break;
-            }
-        }
-    }
-    PyObject *list = ready_list(n);
-    if (!list)
-        goto fail;
-    Py_ssize_t j = 0;
-    for (int fd = 0, left = n; fd < nfds && left > 0; fd++) {
-        int r = FD_ISSET(fd, &sets[0]), w = FD_ISSET(fd, &sets[1]);
-        if (!r && !w)
-            continue;
-        left -= (r != 0) + (w != 0);
-        if (ready_add(self, list, &j, fd, (r ? EV_R : 0) | (w ? EV_W : 0)) < 0) {
-            Py_DECREF(ready_finish(list, j));
-            goto fail;
-        }
-    }
-    buf_give_back(self, sets, got);
-    return ready_finish(list, j);
-fail:
-    buf_give_back(self, sets, got);
-    return NULL;
-}
-
-#ifdef CC_HAVE_KQUEUE
-static PyObject *select_kqueue(SelectorObject *self, PyObject *timeout)
-{
-    int64_t ns;
-    if (timeout_ns(timeout, &ns) < 0)
-        return NULL;
-    if (self->kfd < 0)
-        return closed_kfd(self);
-    /* As the stdlib: at least one slot, or kevent() would ignore the timeout. */
-    int maxev = self->kq_filters < 1 ? 1 : self->kq_filters > INT_MAX / 64 ? INT_MAX / 64 : (int)self->kq_filters;
-    size_t got;
-    struct kevent *evs = buf_take(self, (size_t)maxev * sizeof(struct kevent), &got);
-    if (!evs)
-        return NULL;
-    int64_t deadline = ns > 0 ? cc_monotonic_ns() + ns : 0;
-    int n, err;
-    for (;;) {
-        struct timespec ts, *tsp = NULL;
-        if (ns >= 0) {
-            ts.tv_sec = (time_t)(ns / 1000000000);
-            ts.tv_nsec = (long)(ns % 1000000000);
-            tsp = &ts;
-        }
-        int kq = self->kfd;
-        if (kq < 0) {
-            closed_kfd(self);
-            goto fail;
-        }
-        Py_BEGIN_ALLOW_THREADS
-        n = kevent(kq, NULL, 0, evs, maxev, tsp);
-        err = errno;
-        Py_END_ALLOW_THREADS
-        if (n >= 0)
-            break;
-        if (err != EINTR) {
-            errno = err;
-            PyErr_SetFromErrno(PyExc_OSError);
-            goto fail;
-        }
-        if (PyErr_CheckSignals() < 0)
-            goto fail;
-        if (ns > 0 && (ns = deadline - cc_monotonic_ns()) <= 0) {
-            n = 0;
-            break;
-        }
-    }
-    PyObject *list = ready_list(n);
-    if (!list)
-        goto fail;
-    Py_ssize_t j = 0;
-    for (int i = 0; i < n; i++) {
-        int events = evs[i].filter == EVFILT_READ ? EV_R : evs[i].filter == EVFILT_WRITE ? EV_W : 0;
-        if (ready_add(self, list, &j, (long)evs[i].ident, events) < 0) {
-            Py_DECREF(ready_finish(list, j));
-            goto fail;
-        }
-    }
-    buf_give_back(self, evs, got);
-    return ready_finish(list, j);
-fail:
-    buf_give_back(self, evs, got);
-    return NULL;
-}
-#endif
 
 static const char *const select_kwlist[] = {"timeout", NULL};
 
@@ -1373,19 +944,19 @@ static PyObject *sel_select(SelectorObject *self, PyObject *const *args, Py_ssiz
     switch (self->backend) {
 #ifdef CC_HAVE_EPOLL
     case B_EPOLL:
-        r = select_epoll(self, timeout);
+        r = cc_sel_select_epoll(self, timeout);
         break;
 #endif
 #ifdef CC_HAVE_KQUEUE
     case B_KQUEUE:
-        r = select_kqueue(self, timeout);
+        r = cc_sel_select_kqueue(self, timeout);
         break;
 #endif
     case B_POLL:
-        r = select_poll(self, timeout);
+        r = cc_sel_select_poll(self, timeout);
         break;
     default:
-        r = select_select(self, timeout);
+        r = cc_sel_select_select(self, timeout);
         break;
     }
     Py_END_CRITICAL_SECTION();
@@ -1414,20 +985,15 @@ static PyObject *sel_new(PyTypeObject *type, int backend)
         return NULL;
     }
 #ifdef CC_HAVE_EPOLL
-    if (backend == B_EPOLL && (self->kfd = epoll_create1(EPOLL_CLOEXEC)) < 0) {
-        PyErr_SetFromErrno(PyExc_OSError);
+    if (backend == B_EPOLL && cc_sel_epoll_open(self) < 0) {
         Py_DECREF(self);
         return NULL;
     }
 #endif
 #ifdef CC_HAVE_KQUEUE
-    if (backend == B_KQUEUE) {
-        if ((self->kfd = kqueue()) < 0) {
-            PyErr_SetFromErrno(PyExc_OSError);
-            Py_DECREF(self);
-            return NULL;
-        }
-        (void)fcntl(self->kfd, F_SETFD, FD_CLOEXEC);
+    if (backend == B_KQUEUE && cc_sel_kqueue_open(self) < 0) {
+        Py_DECREF(self);
+        return NULL;
     }
 #endif
     return (PyObject *)self;
