@@ -57,6 +57,15 @@ typedef struct {
     PyTypeObject *BoundedSemaphore_type;
     PyTypeObject *Barrier_type;
     PyObject *BrokenBarrierError; /* the stdlib's threading.BrokenBarrierError */
+    /* selectors (selector.c) */
+    PyTypeObject *SelectSelector_type;
+    PyTypeObject *PollSelector_type;
+    PyTypeObject *EpollSelector_type;  /* NULL without epoll */
+    PyTypeObject *KqueueSelector_type; /* NULL without kqueue */
+    PyTypeObject *SelectorMapping_type;
+    PyObject *SelectorKey; /* selectors.SelectorKey, the stdlib's namedtuple */
+    PyObject *abc_Mapping, *abc_KeysView, *abc_ItemsView, *abc_ValuesView;
+    PyObject *str_fileno, *str_items;
 } cc_state;
 
 extern PyModuleDef cc_module_def;
@@ -80,6 +89,7 @@ int cc_condition_exec(PyObject *module, cc_state *st);
 int cc_semaphore_exec(PyObject *module, cc_state *st);
 int cc_barrier_exec(PyObject *module, cc_state *st);
 int cc_thread_start_exec(PyObject *module, cc_state *st);
+int cc_selector_exec(PyObject *module, cc_state *st);
 
 /* Create a heap type from spec, store it in *slot and add it to the module. */
 int cc_add_type(PyObject *module, PyType_Spec *spec, PyObject *base, PyTypeObject **slot);

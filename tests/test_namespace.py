@@ -6,7 +6,12 @@ import sys
 
 import pytest
 
-MIRRORS = [("threading", "cconc.threading"), ("concurrent.futures", "cconc.futures"), ("queue", "cconc.queue")]
+MIRRORS = [
+    ("threading", "cconc.threading"),
+    ("concurrent.futures", "cconc.futures"),
+    ("queue", "cconc.queue"),
+    ("selectors", "cconc.selectors"),
+]
 
 
 @pytest.mark.parametrize("stdlib_name, cconc_name", MIRRORS)

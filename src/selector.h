@@ -1,0 +1,109 @@
+/* Internal to the selectors concern: the object every backend shares
+ * (selector.c: key table, methods, types; selector_<backend>.c: the system calls). */
+#ifndef CC_SELECTOR_H
+#define CC_SELECTOR_H
+
+#include "cconc.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <poll.h>
+#include <sys/select.h>
+
+#ifdef __linux__
+#  define CC_HAVE_EPOLL 1
+#endif
+#if defined(__APPLE__) || defined(__FreeBSD__) || defined(__NetBSD__) || defined(__OpenBSD__) || \
+    defined(__DragonFly__)
+#  define CC_HAVE_KQUEUE 1
+#endif
+
+#define EV_R 1 /* selectors.EVENT_READ */
+#define EV_W 2 /* selectors.EVENT_WRITE */
+
+/* The fd-indexed table grows to fit any fd below this; larger fds (which no
+ * kernel hands out under a sane RLIMIT_NOFILE, but poll() and select() accept
+ * as numbers) are found through the dict alone. */
+#define TABLE_MAX (1 << 20)
+
+enum { B_SELECT, B_POLL, B_EPOLL, B_KQUEUE };
+
+typedef struct {
+    PyObject *key;   /* borrowed: fd_to_key owns it; NULL when the fd is not registered */
+    PyObject *ready; /* owned: the (key, ready_ev) tuple select() last returned for it */
+    int mask;        /* EV_R|EV_W bits of key.events */
+    int slot;        /* poll: index in pfds */
+    int ready_ev;
+} sel_entry;
+
+typedef struct {
+    PyObject_HEAD
+    cc_state *st;
+    int backend;
+    int closed;          /* close() was called: get_map() is None */
+    PyObject *fd_to_key; /* dict, never NULL */
+    PyObject *map;       /* the SelectorMapping, created on first get_map() */
+    sel_entry *table;
+    Py_ssize_t table_cap;
+    void *buf; /* reusable select() buffer, NULL while a select() borrows it */
+    size_t buf_bytes;
+    int kfd; /* epoll / kqueue descriptor, -1 once closed */
+    /* poll: the registrations, in a compact array */
+    struct pollfd *pfds;
+    Py_ssize_t npfds, pfds_cap;
+    /* select: the interest sets, kept up to date by register/unregister */
+    fd_set rset, wset;
+    int maxfd;
+    Py_ssize_t n_out_of_range, n_overflow;
+    /* kqueue: filters registered (the stdlib's _max_events) */
+    Py_ssize_t kq_filters;
+    PyObject *dict;
+    PyObject *weakreflist;
+} SelectorObject;
+
+#define KEY_FILEOBJ(k) PyTuple_GET_ITEM(k, 0)
+#define KEY_FD(k) PyTuple_GET_ITEM(k, 1)
+#define KEY_EVENTS(k) PyTuple_GET_ITEM(k, 2)
+#define KEY_DATA(k) PyTuple_GET_ITEM(k, 3)
+
+/* ---- selector.c, for the backends */
+
+/* ValueError "I/O operation on closed epoll/kqueue object"; returns NULL. */
+PyObject *cc_sel_closed_kfd(SelectorObject *self);
+/* Borrow the reusable select() buffer (at least `bytes`), or a fresh one if it
+ * is already borrowed or too small; give it back after the system call. */
+void *cc_sel_buf_take(SelectorObject *self, size_t bytes, size_t *got);
+void cc_sel_buf_give_back(SelectorObject *self, void *b, size_t n);
+/* Poll-like timeout: -1 blocks, else milliseconds rounded up (the stdlib's math.ceil). */
+int cc_sel_timeout_ms(PyObject *timeout, int *ms);
+/* After EINTR: the milliseconds left until deadline (rounded up), 0 once it passed. */
+int cc_sel_ms_left(int64_t deadline);
+/* Append (key, events & registered) for a reported fd, if it is still registered. */
+int cc_sel_ready_add(SelectorObject *self, PyObject *list, Py_ssize_t *j, long fd, int events);
+/* The result list is preallocated for every reported fd, then shrunk to what was filled. */
+PyObject *cc_sel_ready_finish(PyObject *list, Py_ssize_t j);
+
+/* ---- the backends */
+
+/* selector_select.c */
+int cc_sel_timeout_ns(PyObject *timeout, int64_t *ns);
+PyObject *cc_sel_select_select(SelectorObject *self, PyObject *timeout);
+/* selector_poll.c */
+PyObject *cc_sel_select_poll(SelectorObject *self, PyObject *timeout);
+#ifdef CC_HAVE_EPOLL
+/* selector_epoll.c: add/mod return 0, or -1 with an exception set */
+int cc_sel_epoll_open(SelectorObject *self);
+int cc_sel_epoll_add(SelectorObject *self, long fd, int mask);
+int cc_sel_epoll_mod(SelectorObject *self, long fd, int mask);
+void cc_sel_epoll_del(SelectorObject *self, long fd);
+PyObject *cc_sel_select_epoll(SelectorObject *self, PyObject *timeout);
+#endif
+#ifdef CC_HAVE_KQUEUE
+/* selector_kqueue.c */
+int cc_sel_kqueue_open(SelectorObject *self);
+int cc_sel_kqueue_add(SelectorObject *self, long fd, int mask);
+void cc_sel_kqueue_del(SelectorObject *self, long fd, int mask);
+PyObject *cc_sel_select_kqueue(SelectorObject *self, PyObject *timeout);
+#endif
+
+#endif /* CC_SELECTOR_H */
