@@ -4,6 +4,7 @@
 
 #include "compat.h"
 #include <stdint.h>
+#include <time.h>
 
 #define CC_MODULE "cconc._cconc"
 
@@ -117,6 +118,9 @@ typedef int64_t cc_deadline;
 int64_t cc_monotonic_ns(void);
 /* Deadline `seconds` from now; seconds <= 0 means "already expired". */
 cc_deadline cc_deadline_after(double seconds);
+/* The same instant as an absolute CLOCK_REALTIME time, for APIs that only
+ * take that clock (pthread_cond_timedwait); -1 when already expired. */
+int cc_deadline_to_realtime(cc_deadline deadline, struct timespec *ts);
 /* Seconds left until `deadline` (0 when expired, CC_TIMEOUT_MAX when forever). */
 double cc_seconds_left(cc_deadline deadline);
 

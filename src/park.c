@@ -6,7 +6,7 @@
 #include <stdatomic.h>
 #include <time.h>
 
-#ifdef __linux__
+#if defined(__linux__) && !defined(CC_NO_FUTEX) /* CC_NO_FUTEX: test the portable parker */
 #  include <linux/futex.h>
 #  include <sys/syscall.h>
 #  include <unistd.h>
@@ -35,6 +35,18 @@ cc_deadline cc_deadline_after(double seconds)
     /* Round up, as the stdlib rounds timeouts, so a wait never ends early. */
     int64_t whole = (int64_t)ns;
     return now + whole + ((double)whole < ns);
+}
+
+int cc_deadline_to_realtime(cc_deadline deadline, struct timespec *ts)
+{
+    int64_t left = deadline - cc_monotonic_ns();
+    if (left <= 0)
+        return -1;
+    clock_gettime(CLOCK_REALTIME, ts);
+    int64_t abs = (int64_t)ts->tv_sec * 1000000000 + ts->tv_nsec + left;
+    ts->tv_sec = (time_t)(abs / 1000000000);
+    ts->tv_nsec = (long)(abs % 1000000000);
+    return 0;
 }
 
 double cc_seconds_left(cc_deadline deadline)
@@ -247,68 +259,76 @@ static int parker_wait(cc_parker *p, cc_deadline deadline)
     }
 }
 
-#else /* portable fallback: a mutex and a condition variable per thread */
+#else /* portable fallback: CPython's own lock, used as a binary semaphore */
 
+/* PyThread_acquire_lock_timed(..., intr_flag=1) returns PY_LOCK_INTR when a
+ * signal interrupts it wherever the stdlib's own locks are interruptible, so
+ * Ctrl-C reaches a parked thread exactly where it reaches threading.Lock.
+ * The lock is held while no token is pending; posting releases it once. */
 struct cc_parker {
-    pthread_mutex_t mutex;
-    pthread_cond_t cond;
-    int token;
-    int ready;
+    PyThread_type_lock lock;
+    _Atomic int posted;
 };
 
-static _Thread_local cc_parker thread_parker;
+static pthread_key_t parker_key;
+static pthread_once_t parker_key_once = PTHREAD_ONCE_INIT;
 
+static void parker_free(void *arg)
+{
+    cc_parker *p = arg;
+    PyThread_free_lock(p->lock);
+    PyMem_RawFree(p);
+}
+
+static void parker_key_create(void) { (void)pthread_key_create(&parker_key, parker_free); }
+
+/* Called with the GIL held; aborts only when the allocation fails at the first
+ * wait of a thread, where no error path could leave the waiter consistent. */
 static cc_parker *parker_self(void)
 {
-    cc_parker *p = &thread_parker;
-    if (!p->ready) {
-        pthread_mutex_init(&p->mutex, NULL);
-        pthread_cond_init(&p->cond, NULL);
-        p->ready = 1;
-    }
+    pthread_once(&parker_key_once, parker_key_create);
+    cc_parker *p = pthread_getspecific(parker_key);
+    if (p)
+        return p;
+    p = PyMem_RawCalloc(1, sizeof(*p));
+    if (!p || !(p->lock = PyThread_allocate_lock()) || !PyThread_acquire_lock(p->lock, 0) ||
+        pthread_setspecific(parker_key, p) != 0)
+        Py_FatalError("cconc: cannot allocate a thread parker");
     return p;
 }
 
 static void parker_post(cc_parker *p)
 {
-    pthread_mutex_lock(&p->mutex);
-    p->token = 1;
-    pthread_cond_signal(&p->cond);
-    pthread_mutex_unlock(&p->mutex);
+    if (!atomic_exchange(&p->posted, 1))
+        PyThread_release_lock(p->lock);
 }
 
 static void parker_reset(cc_parker *p)
 {
-    pthread_mutex_lock(&p->mutex);
-    p->token = 0;
-    pthread_mutex_unlock(&p->mutex);
+    if (atomic_exchange(&p->posted, 0))
+        (void)PyThread_acquire_lock(p->lock, 0);  /* take the pending token back */
 }
 
 static int parker_wait(cc_parker *p, cc_deadline deadline)
 {
-    int result = 0;
-    pthread_mutex_lock(&p->mutex);
-    while (!p->token) {
-        if (deadline == CC_FOREVER) {
-            pthread_cond_wait(&p->cond, &p->mutex);
-            continue;
-        }
+    PY_TIMEOUT_T us = -1;
+    if (deadline != CC_FOREVER) {
         int64_t left = deadline - cc_monotonic_ns();
-        if (left <= 0) {
-            result = ETIMEDOUT;
-            break;
-        }
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        int64_t abs = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec + left;
-        ts.tv_sec = (time_t)(abs / 1000000000);
-        ts.tv_nsec = (long)(abs % 1000000000);
-        pthread_cond_timedwait(&p->cond, &p->mutex, &ts);
+        if (left <= 0)
+            return ETIMEDOUT;
+        us = (PY_TIMEOUT_T)((left + 999) / 1000);
+        if (us > PY_TIMEOUT_MAX)
+            us = PY_TIMEOUT_MAX;
     }
-    if (result == 0)
-        p->token = 0;
-    pthread_mutex_unlock(&p->mutex);
-    return result;
+    switch (PyThread_acquire_lock_timed(p->lock, us, 1)) {
+    case PY_LOCK_ACQUIRED:
+        atomic_store(&p->posted, 0);
+        return 0;
+    case PY_LOCK_INTR:
+        return EINTR;
+    default:
+        return ETIMEDOUT;
+    }
 }
 
 #endif

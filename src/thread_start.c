@@ -98,14 +98,9 @@ static void word_wait(_Atomic uint32_t *word, cc_deadline deadline)
             pthread_cond_wait(&cache_cond, &cache_mutex);
             continue;
         }
-        int64_t left = deadline - cc_monotonic_ns();
-        if (left <= 0)
-            break;
         struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        int64_t abs = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec + left;
-        ts.tv_sec = (time_t)(abs / 1000000000);
-        ts.tv_nsec = (long)(abs % 1000000000);
+        if (cc_deadline_to_realtime(deadline, &ts) < 0)
+            break;
         pthread_cond_timedwait(&cache_cond, &cache_mutex, &ts);
     }
     pthread_mutex_unlock(&cache_mutex);

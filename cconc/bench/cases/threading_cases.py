@@ -16,6 +16,17 @@ def acquire_release(lock):
     return run
 
 
+def with_block(lock):
+    """run(n): n empty `with lock:` blocks."""
+
+    def run(n):
+        for _ in repeat(None, n):
+            with lock:
+                pass
+
+    return run
+
+
 @case("Lock acquire+release")
 def lock_acquire_release(m):
     yield acquire_release(m.threading.Lock())
@@ -23,14 +34,7 @@ def lock_acquire_release(m):
 
 @case("Lock with-block")
 def lock_with(m):
-    lock = m.threading.Lock()
-
-    def run(n):
-        for _ in repeat(None, n):
-            with lock:
-                pass
-
-    yield run
+    yield with_block(m.threading.Lock())
 
 
 @case("RLock acquire+release")
@@ -90,40 +94,17 @@ def event_ping_pong(m):
 
 @case("Semaphore acquire+release")
 def semaphore_acquire_release(m):
-    sem = m.threading.Semaphore()
-
-    def run(n):
-        acquire, release = sem.acquire, sem.release
-        for _ in repeat(None, n):
-            acquire()
-            release()
-
-    yield run
+    yield acquire_release(m.threading.Semaphore())
 
 
 @case("BoundedSemaphore acquire+release")
 def bounded_semaphore_acquire_release(m):
-    sem = m.threading.BoundedSemaphore()
-
-    def run(n):
-        acquire, release = sem.acquire, sem.release
-        for _ in repeat(None, n):
-            acquire()
-            release()
-
-    yield run
+    yield acquire_release(m.threading.BoundedSemaphore())
 
 
 @case("Condition with-block")
 def condition_with(m):
-    cond = m.threading.Condition()
-
-    def run(n):
-        for _ in repeat(None, n):
-            with cond:
-                pass
-
-    yield run
+    yield with_block(m.threading.Condition())
 
 
 @case("Condition notify, no waiter")
