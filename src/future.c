@@ -503,23 +503,24 @@ int cc_future_set_running_or_notify_cancel(PyObject *self)
     return -1;
 }
 
-static void future_init_fields(FutureObject *f)
+/* Future() from Python, and cc_future_new() for the executor. */
+static PyObject *future_new(PyTypeObject *type, PyObject *Py_UNUSED(args), PyObject *Py_UNUSED(kwds))
 {
-    f->state = F_PENDING;
-    f->result = f->exception = f->callbacks = f->waiters = NULL;
-    f->condition = f->py_waiters = NULL;
-    cc_waitlist_init(&f->blocked);
+    FutureObject *f = (FutureObject *)type->tp_alloc(type, 0);
+    if (f) {
+        f->state = F_PENDING;
+        f->result = f->exception = f->callbacks = f->waiters = NULL;
+        f->condition = f->py_waiters = NULL;
+        cc_waitlist_init(&f->blocked);
+    }
+    return (PyObject *)f;
 }
 
 PyObject *cc_future_new(cc_state *st)
 {
     if (require_setup(st) < 0)
         return NULL;
-    PyTypeObject *tp = (PyTypeObject *)st->Future_type;
-    PyObject *f = tp->tp_alloc(tp, 0);
-    if (f)
-        future_init_fields((FutureObject *)f);
-    return f;
+    return future_new((PyTypeObject *)st->Future_type, NULL, NULL);
 }
 
 int cc_is_future(cc_state *st, PyObject *obj) { return PyObject_TypeCheck(obj, st->FutureCore_type); }
@@ -554,14 +555,6 @@ static PyObject *raise_stored(FutureObject *f)
 }
 
 /* ------------------------------------------------------- future methods */
-
-static PyObject *future_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
-{
-    FutureObject *f = (FutureObject *)type->tp_alloc(type, 0);
-    if (f)
-        future_init_fields(f);
-    return (PyObject *)f;
-}
 
 static int future_init(PyObject *self, PyObject *args, PyObject *kwds)
 {
