@@ -104,6 +104,31 @@ static work_item *queue_detach(WorkQueueObject *q)
 
 static void queue_wake_all(WorkQueueObject *q) { cc_waitlist_wake(&q->idle, -1); }
 
+/* Settle each detached item's future with `settle` (NULL: leave it as it is)
+ * until one fails, then keep only freeing: every item is freed whatever happens.
+ * 0, or -1 with the first error. */
+static int items_dispose(work_item *items, int (*settle)(work_item *, void *), void *ctx)
+{
+    int rc = 0;
+    while (items) {
+        work_item *item = items;
+        items = item->next;
+        if (settle && rc == 0 && settle(item, ctx) < 0)
+            rc = -1;
+        item_free(item);
+    }
+    return rc;
+}
+
+/* The executor let go of its queue (re-initialized or collected): as the
+ * stdlib's weakref callback, its workers leave once the queue is empty. */
+static void queue_abandon(WorkQueueObject *q)
+{
+    q->executor_gone = 1;
+    queue_wake_all(q);
+    Py_DECREF(q);
+}
+
 /* --------------------------------------------------------------- workers */
 
 /* Run one item: 0 done (or cancelled), -1 an error the worker dies of, as the
@@ -135,6 +160,22 @@ static int run_item(work_item *item)
     return r;
 }
 
+typedef struct {
+    WorkQueueObject *q;
+    cc_state *st;
+} broken_pool;
+
+static int settle_broken(work_item *item, void *pool)
+{
+    broken_pool *b = pool;
+    PyObject *exc = PyObject_CallOneArg(b->st->BrokenThreadPool, b->q->broken);
+    if (!exc)
+        return -1;
+    int rc = cc_future_set_exception(item->future, exc);
+    Py_DECREF(exc);
+    return rc;
+}
+
 /* The pool is broken: fail every queued future with BrokenThreadPool. */
 static int queue_break(WorkQueueObject *q, cc_state *st)
 {
@@ -143,22 +184,8 @@ static int queue_break(WorkQueueObject *q, cc_state *st)
         if (!q->broken)
             return -1;
     }
-    work_item *items = queue_detach(q);
-    int rc = 0;
-    while (items) {
-        work_item *item = items;
-        items = item->next;
-        PyObject *exc = rc == 0 ? PyObject_CallOneArg(st->BrokenThreadPool, q->broken) : NULL;
-        if (exc) {
-            if (cc_future_set_exception(item->future, exc) < 0)
-                rc = -1;
-            Py_DECREF(exc);
-        }
-        else
-            rc = -1;
-        item_free(item);
-    }
-    return rc;
+    broken_pool b = {q, st};
+    return items_dispose(queue_detach(q), settle_broken, &b);
 }
 
 static PyObject *queue_worker(WorkQueueObject *q, PyObject *Py_UNUSED(ignored))
@@ -235,12 +262,7 @@ static int queue_traverse(WorkQueueObject *q, visitproc visit, void *arg)
 
 static int queue_clear(WorkQueueObject *q)
 {
-    work_item *items = queue_detach(q);
-    while (items) {
-        work_item *item = items;
-        items = item->next;
-        item_free(item);
-    }
+    items_dispose(queue_detach(q), NULL, NULL);
     Py_CLEAR(q->broken);
     Py_CLEAR(q->initializer);
     Py_CLEAR(q->initargs);
@@ -316,11 +338,8 @@ static int executor_init(ExecutorObject *self, PyObject *args, PyObject *kwds)
     self->queue = q;
     self->max_workers = max_workers;
     self->nthreads = 0;
-    if (old) {
-        old->executor_gone = 1;
-        queue_wake_all(old);
-        Py_DECREF(old);
-    }
+    if (old)
+        queue_abandon(old);
     return 0;
 }
 
@@ -398,6 +417,11 @@ error:
     return NULL;
 }
 
+static int settle_cancelled(work_item *item, void *Py_UNUSED(ctx))
+{
+    return cc_future_cancel(item->future) < 0 ? -1 : 0;
+}
+
 /* The native half of shutdown(): refuse new work, optionally cancel the
  * queued work, let parked workers leave. Joining is left to Python. */
 static PyObject *executor_shutdown_queue(ExecutorObject *self, PyObject *cancel_futures_obj)
@@ -412,14 +436,7 @@ static PyObject *executor_shutdown_queue(ExecutorObject *self, PyObject *cancel_
     work_item *items = cancel_futures ? queue_detach(q) : NULL;
     queue_wake_all(q);
     Py_INCREF(q);
-    int rc = 0;
-    while (items) {
-        work_item *item = items;
-        items = item->next;
-        if (rc == 0 && cc_future_cancel(item->future) < 0)
-            rc = -1;
-        item_free(item);
-    }
+    int rc = items_dispose(items, settle_cancelled, NULL);
     Py_DECREF(q);
     if (rc < 0)
         return NULL;
@@ -460,11 +477,8 @@ static int executor_clear(ExecutorObject *self)
 {
     WorkQueueObject *q = self->queue;
     if (q) {
-        /* The stdlib's weakref callback: workers of a lost executor leave. */
-        q->executor_gone = 1;
-        queue_wake_all(q);
         self->queue = NULL;
-        Py_DECREF(q);
+        queue_abandon(q);
     }
     return 0;
 }

@@ -53,6 +53,7 @@ typedef struct {
 } WaiterObject;
 
 static inline int is_done(int state) { return state >= F_CANCELLED; }
+static inline int is_cancelled(int state) { return state == F_CANCELLED || state == F_CANCELLED_AND_NOTIFIED; }
 /* wait() and as_completed() count a cancelled future only once the executor noticed. */
 static inline int is_complete(int state) { return state >= F_CANCELLED_AND_NOTIFIED; }
 
@@ -302,25 +303,19 @@ static int future_notify_py_waiters(FutureObject *f, int how)
     return rc;
 }
 
-/* Hold f._condition, if anyone ever asked for it: *held is what to release. */
-static int future_lock(FutureObject *f, PyObject **held)
+/* Acquire a condition (ours or a stdlib future's) by calling its acquire(). */
+static int condition_acquire(PyObject *cond)
 {
-    *held = NULL;
-    if (!f->condition)
-        return 0;
-    PyObject *cond = Py_NewRef(f->condition);
     PyObject *r = PyObject_CallMethod(cond, "acquire", NULL);
-    if (!r) {
-        Py_DECREF(cond);
+    if (!r)
         return -1;
-    }
     Py_DECREF(r);
-    *held = cond;
     return 0;
 }
 
-/* Release what future_lock took, keeping any pending exception. */
-static int future_unlock(PyObject *held)
+/* Release `held` (NULL: nothing to release) and drop the reference to it,
+ * keeping any pending exception: callers release on their error paths too. */
+static int condition_release(PyObject *held)
 {
     if (!held)
         return 0;
@@ -338,6 +333,24 @@ static int future_unlock(PyObject *held)
     PyErr_Restore(exc_type, exc_value, exc_tb);
     return 0;
 }
+
+/* Hold f._condition, if anyone ever asked for it: *held is what to release. */
+static int future_lock(FutureObject *f, PyObject **held)
+{
+    *held = NULL;
+    if (!f->condition)
+        return 0;
+    PyObject *cond = Py_NewRef(f->condition);
+    if (condition_acquire(cond) < 0) {
+        Py_DECREF(cond);
+        return -1;
+    }
+    *held = cond;
+    return 0;
+}
+
+/* Release what future_lock took, keeping any pending exception. */
+static int future_unlock(PyObject *held) { return condition_release(held); }
 
 /* Call one done-callback; an Exception is logged and swallowed as the stdlib
  * does, anything else (KeyboardInterrupt, SystemExit) propagates. */
@@ -375,10 +388,19 @@ static int invoke_callbacks(FutureObject *f)
     return rc;
 }
 
+/* The module state of a future with the stdlib objects handed over, or NULL with an exception. */
+static cc_state *future_setup_state(PyObject *f)
+{
+    cc_state *st = future_state(f);
+    if (!st || require_setup(st) < 0)
+        return NULL;
+    return st;
+}
+
 static int raise_invalid_state(FutureObject *f)
 {
-    cc_state *st = future_state((PyObject *)f);
-    if (!st || require_setup(st) < 0)
+    cc_state *st = future_setup_state((PyObject *)f);
+    if (!st)
         return -1;
     PyObject *msg = PyUnicode_FromFormat("%s: %R", state_names[f->state], (PyObject *)f);
     if (msg) {
@@ -388,20 +410,15 @@ static int raise_invalid_state(FutureObject *f)
     return -1;
 }
 
-static int raise_cancelled(PyObject *f)
+/* result() and exception() on a future that did not finish: it was cancelled,
+ * or the wait timed out. */
+static PyObject *raise_unfinished(FutureObject *f)
 {
-    cc_state *st = future_state(f);
-    if (st && require_setup(st) == 0)
-        PyErr_SetNone(st->CancelledError);
-    return -1;
-}
-
-static int raise_timeout(PyObject *f)
-{
-    cc_state *st = future_state(f);
-    if (st && require_setup(st) == 0)
-        PyErr_SetNone(st->TimeoutError);
-    return -1;
+    cc_state *st = future_setup_state((PyObject *)f);
+    if (st) {
+        PyErr_SetNone(is_cancelled(f->state) ? st->CancelledError : st->TimeoutError);
+    }
+    return NULL;
 }
 
 /* Set the outcome: `exc` NULL means a result. */
@@ -445,7 +462,7 @@ int cc_future_cancel(PyObject *self)
         return -1;
     if (f->state == F_RUNNING || f->state == F_FINISHED)
         return future_unlock(held) < 0 ? -1 : 0;
-    if (f->state == F_CANCELLED || f->state == F_CANCELLED_AND_NOTIFIED)
+    if (is_cancelled(f->state))
         return future_unlock(held) < 0 ? -1 : 1;
     f->state = F_CANCELLED;
     cc_waitlist_wake(&f->blocked, -1);
@@ -486,23 +503,24 @@ int cc_future_set_running_or_notify_cancel(PyObject *self)
     return -1;
 }
 
-static void future_init_fields(FutureObject *f)
+/* Future() from Python, and cc_future_new() for the executor. */
+static PyObject *future_new(PyTypeObject *type, PyObject *Py_UNUSED(args), PyObject *Py_UNUSED(kwds))
 {
-    f->state = F_PENDING;
-    f->result = f->exception = f->callbacks = f->waiters = NULL;
-    f->condition = f->py_waiters = NULL;
-    cc_waitlist_init(&f->blocked);
+    FutureObject *f = (FutureObject *)type->tp_alloc(type, 0);
+    if (f) {
+        f->state = F_PENDING;
+        f->result = f->exception = f->callbacks = f->waiters = NULL;
+        f->condition = f->py_waiters = NULL;
+        cc_waitlist_init(&f->blocked);
+    }
+    return (PyObject *)f;
 }
 
 PyObject *cc_future_new(cc_state *st)
 {
     if (require_setup(st) < 0)
         return NULL;
-    PyTypeObject *tp = (PyTypeObject *)st->Future_type;
-    PyObject *f = tp->tp_alloc(tp, 0);
-    if (f)
-        future_init_fields((FutureObject *)f);
-    return f;
+    return future_new((PyTypeObject *)st->Future_type, NULL, NULL);
 }
 
 int cc_is_future(cc_state *st, PyObject *obj) { return PyObject_TypeCheck(obj, st->FutureCore_type); }
@@ -537,14 +555,6 @@ static PyObject *raise_stored(FutureObject *f)
 }
 
 /* ------------------------------------------------------- future methods */
-
-static PyObject *future_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
-{
-    FutureObject *f = (FutureObject *)type->tp_alloc(type, 0);
-    if (f)
-        future_init_fields(f);
-    return (PyObject *)f;
-}
 
 static int future_init(PyObject *self, PyObject *args, PyObject *kwds)
 {
@@ -620,7 +630,7 @@ static PyObject *future_cancel(FutureObject *f, PyObject *Py_UNUSED(ignored))
 
 static PyObject *future_cancelled(FutureObject *f, PyObject *Py_UNUSED(ignored))
 {
-    return PyBool_FromLong(f->state == F_CANCELLED || f->state == F_CANCELLED_AND_NOTIFIED);
+    return PyBool_FromLong(is_cancelled(f->state));
 }
 
 static PyObject *future_running(FutureObject *f, PyObject *Py_UNUSED(ignored))
@@ -654,19 +664,11 @@ static PyObject *future_result(FutureObject *f, PyObject *const *args, Py_ssize_
 {
     if (f->state != F_FINISHED && future_wait_args(f, "result", args, nargs, kwnames) < 0)
         return NULL;
-    switch (f->state) {
-    case F_FINISHED:
-        if (f->exception)
-            return raise_stored(f);
-        return Py_NewRef(f->result ? f->result : Py_None);
-    case F_CANCELLED:
-    case F_CANCELLED_AND_NOTIFIED:
-        raise_cancelled((PyObject *)f);
-        return NULL;
-    default:
-        raise_timeout((PyObject *)f);
-        return NULL;
-    }
+    if (f->state != F_FINISHED)
+        return raise_unfinished(f);
+    if (f->exception)
+        return raise_stored(f);
+    return Py_NewRef(f->result ? f->result : Py_None);
 }
 
 static PyObject *future_exception(FutureObject *f, PyObject *const *args, Py_ssize_t nargs,
@@ -674,17 +676,9 @@ static PyObject *future_exception(FutureObject *f, PyObject *const *args, Py_ssi
 {
     if (f->state != F_FINISHED && future_wait_args(f, "exception", args, nargs, kwnames) < 0)
         return NULL;
-    switch (f->state) {
-    case F_FINISHED:
-        return Py_NewRef(f->exception ? f->exception : Py_None);
-    case F_CANCELLED:
-    case F_CANCELLED_AND_NOTIFIED:
-        raise_cancelled((PyObject *)f);
-        return NULL;
-    default:
-        raise_timeout((PyObject *)f);
-        return NULL;
-    }
+    if (f->state != F_FINISHED)
+        return raise_unfinished(f);
+    return Py_NewRef(f->exception ? f->exception : Py_None);
 }
 
 static PyObject *future_add_done_callback(FutureObject *f, PyObject *fn)
@@ -741,8 +735,8 @@ static PyObject *future_get_exception(FutureObject *f, void *Py_UNUSED(closure))
 static PyObject *future_get_condition(FutureObject *f, void *Py_UNUSED(closure))
 {
     if (!f->condition) {
-        cc_state *st = future_state((PyObject *)f);
-        if (!st || require_setup(st) < 0)
+        cc_state *st = future_setup_state((PyObject *)f);
+        if (!st)
             return NULL;
         PyObject *cond = PyObject_CallNoArgs(st->futures_condition_factory);
         if (!cond)
@@ -815,19 +809,23 @@ static PyType_Spec future_spec = {
 
 /* ------------------------------------- stdlib futures in wait()/as_completed() */
 
+/* Acquire a stdlib future's f._condition: the held condition (release it with
+ * condition_release), or NULL with an exception. */
+static PyObject *std_future_lock(PyObject *f)
+{
+    PyObject *cond = PyObject_GetAttrString(f, "_condition");
+    if (cond && condition_acquire(cond) < 0)
+        Py_CLEAR(cond);
+    return cond;
+}
+
 /* Under f._condition, as the stdlib does: if f is complete set *complete, else
  * append the waiter to f._waiters. */
 static int std_future_install(PyObject *f, PyObject *waiter, int *complete)
 {
-    PyObject *cond = PyObject_GetAttrString(f, "_condition");
+    PyObject *cond = std_future_lock(f);
     if (!cond)
         return -1;
-    PyObject *r = PyObject_CallMethod(cond, "acquire", NULL);
-    if (!r) {
-        Py_DECREF(cond);
-        return -1;
-    }
-    Py_DECREF(r);
     int rc = -1;
     PyObject *state = PyObject_GetAttrString(f, "_state");
     if (state) {
@@ -839,56 +837,26 @@ static int std_future_install(PyObject *f, PyObject *waiter, int *complete)
         else {
             PyObject *waiters = PyObject_GetAttrString(f, "_waiters");
             if (waiters) {
-                r = PyObject_CallMethod(waiters, "append", "O", waiter);
+                PyObject *r = PyObject_CallMethod(waiters, "append", "O", waiter);
                 Py_XDECREF(r);
                 rc = r ? 0 : -1;
                 Py_DECREF(waiters);
             }
         }
     }
-    PyObject *exc_type, *exc_value, *exc_tb;
-    PyErr_Fetch(&exc_type, &exc_value, &exc_tb);
-    r = PyObject_CallMethod(cond, "release", NULL);
-    Py_DECREF(cond);
-    if (!r) {
-        Py_XDECREF(exc_type);
-        Py_XDECREF(exc_value);
-        Py_XDECREF(exc_tb);
-        return -1;
-    }
-    Py_DECREF(r);
-    PyErr_Restore(exc_type, exc_value, exc_tb);
-    return rc;
+    return condition_release(cond) < 0 ? -1 : rc;
 }
 
 static int std_future_uninstall(PyObject *f, PyObject *waiter)
 {
-    PyObject *cond = PyObject_GetAttrString(f, "_condition");
+    PyObject *cond = std_future_lock(f);
     if (!cond)
         return -1;
-    PyObject *r = PyObject_CallMethod(cond, "acquire", NULL);
-    if (!r) {
-        Py_DECREF(cond);
-        return -1;
-    }
-    Py_DECREF(r);
     PyObject *waiters = PyObject_GetAttrString(f, "_waiters");
     PyObject *removed = waiters ? PyObject_CallMethod(waiters, "remove", "O", waiter) : NULL;
     Py_XDECREF(waiters);
     Py_XDECREF(removed);
-    PyObject *exc_type, *exc_value, *exc_tb;
-    PyErr_Fetch(&exc_type, &exc_value, &exc_tb);
-    r = PyObject_CallMethod(cond, "release", NULL);
-    Py_DECREF(cond);
-    if (!r) {
-        Py_XDECREF(exc_type);
-        Py_XDECREF(exc_value);
-        Py_XDECREF(exc_tb);
-        return -1;
-    }
-    Py_DECREF(r);
-    PyErr_Restore(exc_type, exc_value, exc_tb);
-    return removed ? 0 : -1;
+    return condition_release(cond) < 0 || !removed ? -1 : 0;
 }
 
 /* Install `w` on f unless f is already complete: 1 installed, 0 complete, -1 error. */
