@@ -564,6 +564,22 @@ static int check_unchanged(SelectorObject *self, PyObject *fdobj, long fd, PyObj
     return -1;
 }
 
+/* modify()'s new SelectorKey(fileobj, fd, events, data) in place of key, whose
+ * registered bits the caller has already brought up to date. Allocating may run
+ * code (the GC, a __del__), so the key must still be current afterwards. */
+static PyObject *replace_key(SelectorObject *self, PyObject *fdobj, long fd, PyObject *key, PyObject *events,
+                             PyObject *data)
+{
+    PyObject *nk = key_new(self->st, KEY_FILEOBJ(key), KEY_FD(key), events, data);
+    if (!nk || check_unchanged(self, fdobj, fd, key) < 0 || PyDict_SetItem(self->fd_to_key, KEY_FD(key), nk) < 0) {
+        Py_XDECREF(nk);
+        return NULL;
+    }
+    if (fd < self->table_cap)
+        entry_set(self, fd, nk, self->table[fd].mask);
+    return nk; /* the dict took its own reference */
+}
+
 /* _BaseSelectorImpl.modify (select, kqueue): unregister + register when the
  * events change, a new key with the same events when only the data does. */
 static PyObject *modify_base(SelectorObject *self, PyObject *fileobj, PyObject *events, PyObject *data,
@@ -592,15 +608,7 @@ static PyObject *modify_base(SelectorObject *self, PyObject *fileobj, PyObject *
         return NULL;
     if (!dne)
         return Py_NewRef(key);
-    /* Allocate (which may run code) before checking the key is still current. */
-    PyObject *nk = key_new(self->st, KEY_FILEOBJ(key), KEY_FD(key), KEY_EVENTS(key), data);
-    if (!nk || check_unchanged(self, fdobj, fd, key) < 0 || PyDict_SetItem(self->fd_to_key, KEY_FD(key), nk) < 0) {
-        Py_XDECREF(nk);
-        return NULL;
-    }
-    if (fd < self->table_cap)
-        entry_set(self, fd, nk, self->table[fd].mask);
-    return nk; /* the dict took its own reference */
+    return replace_key(self, fdobj, fd, key, KEY_EVENTS(key), data);
 }
 
 /* _PollLikeSelector.modify (poll, epoll): one system call when the events
@@ -630,14 +638,7 @@ static PyObject *modify_poll_like(SelectorObject *self, PyObject *fileobj, PyObj
         return NULL;
     if (!ne && !dne)
         return Py_NewRef(key);
-    PyObject *nk = key_new(self->st, KEY_FILEOBJ(key), KEY_FD(key), events, data);
-    if (!nk || check_unchanged(self, fdobj, fd, key) < 0 || PyDict_SetItem(self->fd_to_key, KEY_FD(key), nk) < 0) {
-        Py_XDECREF(nk);
-        return NULL;
-    }
-    if (fd < self->table_cap)
-        entry_set(self, fd, nk, self->table[fd].mask);
-    return nk; /* the dict took its own reference */
+    return replace_key(self, fdobj, fd, key, events, data);
 }
 
 static PyObject *sel_modify(SelectorObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
