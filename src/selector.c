@@ -242,11 +242,13 @@ static PyObject *not_registered(PyObject *fileobj)
     return NULL;
 }
 
-PyObject *cc_sel_closed_kfd(SelectorObject *self)
+int cc_sel_kfd(SelectorObject *self)
 {
+    if (self->kfd >= 0)
+        return self->kfd;
     PyErr_SetString(PyExc_ValueError, self->backend == B_EPOLL ? "I/O operation on closed epoll object"
                                                                : "I/O operation on closed kqueue object");
-    return NULL;
+    return -1;
 }
 
 /* ======================================================= bookkeeping */
@@ -752,9 +754,8 @@ static PyObject *sel_close(SelectorObject *self, PyObject *Py_UNUSED(ignored))
 
 static PyObject *sel_fileno(SelectorObject *self, PyObject *Py_UNUSED(ignored))
 {
-    if (self->kfd < 0)
-        return cc_sel_closed_kfd(self);
-    return PyLong_FromLong(self->kfd);
+    int kfd = cc_sel_kfd(self);
+    return kfd < 0 ? NULL : PyLong_FromLong(kfd);
 }
 
 static PyObject *sel_enter(SelectorObject *self, PyObject *Py_UNUSED(ignored))
@@ -803,7 +804,7 @@ void cc_sel_buf_give_back(SelectorObject *self, void *b, size_t n)
 }
 
 /* Timeout of the poll-like selectors: -1 blocks, else milliseconds rounded up. */
-int cc_sel_timeout_ms(PyObject *timeout, int *ms)
+int cc_sel_timeout_ms(PyObject *timeout, int64_t *ms)
 {
     if (timeout == Py_None) {
         *ms = -1;
@@ -847,30 +848,49 @@ int cc_sel_timeout_ms(PyObject *timeout, int *ms)
         PyErr_SetString(PyExc_OverflowError, "timeout is too large");
         return -1;
     }
-    *ms = (int)m;
+    *ms = (int64_t)m;
     return 0;
 }
 
-
-/* After EINTR: the milliseconds left until deadline (rounded up), or 0 when it passed. */
-int cc_sel_ms_left(int64_t deadline)
+int cc_sel_wait_again(int err, int64_t deadline, int64_t unit_ns, int64_t *timeout, int *n)
 {
-    int64_t left = deadline - cc_monotonic_ns();
-    if (left <= 0)
+    if (err != EINTR) {
+        errno = err;
+        PyErr_SetFromErrno(PyExc_OSError);
         return 0;
-    return (int)((left + 999999) / 1000000);
+    }
+    if (PyErr_CheckSignals() < 0)
+        return 0;
+    if (*timeout > 0) {
+        int64_t left = deadline - cc_monotonic_ns();
+        if (left <= 0) {
+            *n = 0;
+            return 0;
+        }
+        *timeout = (left + unit_ns - 1) / unit_ns;
+    }
+    return 1;
 }
 
-/* Append (key, events & registered) for a reported fd, if still registered.
- * A fd that stays ready reports the same pair call after call: the tuple is
- * cached in its table entry and shared (it is immutable). */
-int cc_sel_ready_add(SelectorObject *self, PyObject *list, Py_ssize_t *j, long fd, int events)
+sel_ready cc_sel_ready_new(int n)
+{
+    sel_ready ready = {NULL, 0};
+    if (n >= 0)
+        ready.list = PyList_New(n);
+    return ready;
+}
+
+/* The (key, events) pair of a reported fd, NULL if it is no longer registered
+ * (an exception is set only on failure). A fd that stays ready reports the
+ * same pair call after call: the tuple is cached in its table entry and
+ * shared (it is immutable). */
+static PyObject *ready_pair(SelectorObject *self, long fd, int events)
 {
     PyObject *t;
     if (fd < self->table_cap) {
         sel_entry *e = &self->table[fd];
         if (!e->key)
-            return 0;
+            return NULL;
         int ev = events & e->mask;
         if (e->ready && e->ready_ev == ev) {
             t = Py_NewRef(e->ready);
@@ -880,10 +900,10 @@ int cc_sel_ready_add(SelectorObject *self, PyObject *list, Py_ssize_t *j, long f
              * unregister (even move the table): look at the entry again. */
             t = PyTuple_New(2);
             if (!t)
-                return -1;
+                return NULL;
             if (fd >= self->table_cap || !self->table[fd].key) {
                 Py_DECREF(t);
-                return 0;
+                return NULL;
             }
             e = &self->table[fd];
             ev = events & e->mask;
@@ -897,33 +917,53 @@ int cc_sel_ready_add(SelectorObject *self, PyObject *list, Py_ssize_t *j, long f
         int mask = 0;
         PyObject *key = ready_key(self, fd, &mask);
         if (!key)
-            return PyErr_Occurred() ? -1 : 0;
+            return NULL;
         Py_INCREF(key); /* borrowed from the dict, which code run by an allocation may change */
         PyObject *evobj = PyLong_FromLong(events & mask);
         t = evobj ? PyTuple_New(2) : NULL;
         if (!t) {
             Py_XDECREF(evobj);
             Py_DECREF(key);
-            return -1;
+            return NULL;
         }
         PyTuple_SET_ITEM(t, 0, key);
         PyTuple_SET_ITEM(t, 1, evobj);
     }
-    if (*j < PyList_GET_SIZE(list)) {
-        PyList_SET_ITEM(list, *j, t);
-        ++*j;
-        return 0;
-    }
-    int r = PyList_Append(list, t);
-    Py_DECREF(t);
-    return r;
+    return t;
 }
 
-PyObject *cc_sel_ready_finish(PyObject *list, Py_ssize_t j)
+PyObject *cc_sel_ready_finish(sel_ready *ready)
 {
-    if (j < PyList_GET_SIZE(list))
-        Py_SET_SIZE(list, j); /* the slots past j are still NULL */
-    return list;
+    if (ready->list && ready->len < PyList_GET_SIZE(ready->list))
+        Py_SET_SIZE(ready->list, ready->len); /* the slots past len are still NULL */
+    return ready->list;
+}
+
+static void ready_fail(sel_ready *ready)
+{
+    Py_DECREF(cc_sel_ready_finish(ready));
+    ready->list = NULL;
+}
+
+void cc_sel_ready_add(SelectorObject *self, sel_ready *ready, long fd, int events)
+{
+    PyObject *t = ready_pair(self, fd, events);
+    if (!t) {
+        if (PyErr_Occurred())
+            ready_fail(ready);
+        return;
+    }
+    if (ready->len < PyList_GET_SIZE(ready->list)) {
+        PyList_SET_ITEM(ready->list, ready->len, t);
+        ready->len++;
+        return;
+    }
+    int r = PyList_Append(ready->list, t);
+    Py_DECREF(t);
+    if (r < 0)
+        ready_fail(ready);
+    else
+        ready->len++;
 }
 
 static const char *const select_kwlist[] = {"timeout", NULL};
