@@ -852,6 +852,58 @@ int cc_sel_timeout_ms(PyObject *timeout, int64_t *ms)
     return 0;
 }
 
+/* Timeout of SelectSelector and KqueueSelector: max(timeout, 0) in nanoseconds, -1 blocks.
+ * Not merged with cc_sel_timeout_ms: the stdlib compares with 0 the other way round
+ * (`0 > timeout` in max() against `timeout <= 0`, which a user type can tell apart)
+ * and its errors differ. */
+int cc_sel_timeout_ns(PyObject *timeout, int64_t *ns)
+{
+    if (timeout == Py_None) {
+        *ns = -1;
+        return 0;
+    }
+    double d;
+    if (PyFloat_CheckExact(timeout) || PyLong_CheckExact(timeout)) {
+        d = PyFloat_CheckExact(timeout) ? PyFloat_AS_DOUBLE(timeout) : PyLong_AsDouble(timeout);
+        if (d == -1.0 && PyErr_Occurred()) {
+            int overflow = 0;
+            if (PyLong_Check(timeout) && PyErr_ExceptionMatches(PyExc_OverflowError)) {
+                PyErr_Clear();
+                (void)PyLong_AsLongAndOverflow(timeout, &overflow);
+            }
+            if (overflow > 0)
+                PyErr_SetString(PyExc_OverflowError, "timestamp too large to convert to C _PyTime_t");
+            if (overflow >= 0)
+                return -1;
+            d = 0; /* max(-huge, 0) */
+        }
+    }
+    else {
+        PyObject *zero = PyLong_FromLong(0);
+        int gt = zero ? PyObject_RichCompareBool(zero, timeout, Py_GT) : -1;
+        Py_XDECREF(zero);
+        if (gt < 0)
+            return -1;
+        if (gt)
+            d = 0;
+        else if ((d = PyFloat_AsDouble(timeout)) == -1.0 && PyErr_Occurred())
+            return -1;
+    }
+    if (isnan(d)) {
+        PyErr_SetString(PyExc_ValueError, "Invalid value NaN (not a number)");
+        return -1;
+    }
+    if (d < 0)
+        d = 0;
+    double n = ceil(d * 1e9);
+    if (n >= 9.2e18) {
+        PyErr_SetString(PyExc_OverflowError, "timestamp out of range for platform time_t");
+        return -1;
+    }
+    *ns = (int64_t)n;
+    return 0;
+}
+
 int cc_sel_wait_again(int err, int64_t deadline, int64_t unit_ns, int64_t *timeout, int *n)
 {
     if (err != EINTR) {
