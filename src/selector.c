@@ -991,10 +991,12 @@ PyObject *cc_sel_ready_finish(sel_ready *ready)
     return ready->list;
 }
 
+/* Drop the list once an exception is set: select() will return NULL. */
 static void ready_fail(sel_ready *ready)
 {
-    Py_DECREF(cc_sel_ready_finish(ready));
+    PyObject *list = cc_sel_ready_finish(ready);
     ready->list = NULL;
+    Py_DECREF(list);
 }
 
 void cc_sel_ready_add(SelectorObject *self, sel_ready *ready, long fd, int events)
