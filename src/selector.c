@@ -242,11 +242,13 @@ static PyObject *not_registered(PyObject *fileobj)
     return NULL;
 }
 
-PyObject *cc_sel_closed_kfd(SelectorObject *self)
+int cc_sel_kfd(SelectorObject *self)
 {
+    if (self->kfd >= 0)
+        return self->kfd;
     PyErr_SetString(PyExc_ValueError, self->backend == B_EPOLL ? "I/O operation on closed epoll object"
                                                                : "I/O operation on closed kqueue object");
-    return NULL;
+    return -1;
 }
 
 /* ======================================================= bookkeeping */
@@ -564,6 +566,22 @@ static int check_unchanged(SelectorObject *self, PyObject *fdobj, long fd, PyObj
     return -1;
 }
 
+/* modify()'s new SelectorKey(fileobj, fd, events, data) in place of key, whose
+ * registered bits the caller has already brought up to date. Allocating may run
+ * code (the GC, a __del__), so the key must still be current afterwards. */
+static PyObject *replace_key(SelectorObject *self, PyObject *fdobj, long fd, PyObject *key, PyObject *events,
+                             PyObject *data)
+{
+    PyObject *nk = key_new(self->st, KEY_FILEOBJ(key), KEY_FD(key), events, data);
+    if (!nk || check_unchanged(self, fdobj, fd, key) < 0 || PyDict_SetItem(self->fd_to_key, KEY_FD(key), nk) < 0) {
+        Py_XDECREF(nk);
+        return NULL;
+    }
+    if (fd < self->table_cap)
+        entry_set(self, fd, nk, self->table[fd].mask);
+    return nk; /* the dict took its own reference */
+}
+
 /* _BaseSelectorImpl.modify (select, kqueue): unregister + register when the
  * events change, a new key with the same events when only the data does. */
 static PyObject *modify_base(SelectorObject *self, PyObject *fileobj, PyObject *events, PyObject *data,
@@ -592,15 +610,7 @@ static PyObject *modify_base(SelectorObject *self, PyObject *fileobj, PyObject *
         return NULL;
     if (!dne)
         return Py_NewRef(key);
-    /* Allocate (which may run code) before checking the key is still current. */
-    PyObject *nk = key_new(self->st, KEY_FILEOBJ(key), KEY_FD(key), KEY_EVENTS(key), data);
-    if (!nk || check_unchanged(self, fdobj, fd, key) < 0 || PyDict_SetItem(self->fd_to_key, KEY_FD(key), nk) < 0) {
-        Py_XDECREF(nk);
-        return NULL;
-    }
-    if (fd < self->table_cap)
-        entry_set(self, fd, nk, self->table[fd].mask);
-    return nk; /* the dict took its own reference */
+    return replace_key(self, fdobj, fd, key, KEY_EVENTS(key), data);
 }
 
 /* _PollLikeSelector.modify (poll, epoll): one system call when the events
@@ -630,14 +640,7 @@ static PyObject *modify_poll_like(SelectorObject *self, PyObject *fileobj, PyObj
         return NULL;
     if (!ne && !dne)
         return Py_NewRef(key);
-    PyObject *nk = key_new(self->st, KEY_FILEOBJ(key), KEY_FD(key), events, data);
-    if (!nk || check_unchanged(self, fdobj, fd, key) < 0 || PyDict_SetItem(self->fd_to_key, KEY_FD(key), nk) < 0) {
-        Py_XDECREF(nk);
-        return NULL;
-    }
-    if (fd < self->table_cap)
-        entry_set(self, fd, nk, self->table[fd].mask);
-    return nk; /* the dict took its own reference */
+    return replace_key(self, fdobj, fd, key, events, data);
 }
 
 static PyObject *sel_modify(SelectorObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
@@ -751,9 +754,8 @@ static PyObject *sel_close(SelectorObject *self, PyObject *Py_UNUSED(ignored))
 
 static PyObject *sel_fileno(SelectorObject *self, PyObject *Py_UNUSED(ignored))
 {
-    if (self->kfd < 0)
-        return cc_sel_closed_kfd(self);
-    return PyLong_FromLong(self->kfd);
+    int kfd = cc_sel_kfd(self);
+    return kfd < 0 ? NULL : PyLong_FromLong(kfd);
 }
 
 static PyObject *sel_enter(SelectorObject *self, PyObject *Py_UNUSED(ignored))
@@ -802,7 +804,7 @@ void cc_sel_buf_give_back(SelectorObject *self, void *b, size_t n)
 }
 
 /* Timeout of the poll-like selectors: -1 blocks, else milliseconds rounded up. */
-int cc_sel_timeout_ms(PyObject *timeout, int *ms)
+int cc_sel_timeout_ms(PyObject *timeout, int64_t *ms)
 {
     if (timeout == Py_None) {
         *ms = -1;
@@ -846,30 +848,101 @@ int cc_sel_timeout_ms(PyObject *timeout, int *ms)
         PyErr_SetString(PyExc_OverflowError, "timeout is too large");
         return -1;
     }
-    *ms = (int)m;
+    *ms = (int64_t)m;
     return 0;
 }
 
-
-/* After EINTR: the milliseconds left until deadline (rounded up), or 0 when it passed. */
-int cc_sel_ms_left(int64_t deadline)
+/* Timeout of SelectSelector and KqueueSelector: max(timeout, 0) in nanoseconds, -1 blocks.
+ * Not merged with cc_sel_timeout_ms: the stdlib compares with 0 the other way round
+ * (`0 > timeout` in max() against `timeout <= 0`, which a user type can tell apart)
+ * and its errors differ. */
+int cc_sel_timeout_ns(PyObject *timeout, int64_t *ns)
 {
-    int64_t left = deadline - cc_monotonic_ns();
-    if (left <= 0)
+    if (timeout == Py_None) {
+        *ns = -1;
         return 0;
-    return (int)((left + 999999) / 1000000);
+    }
+    double d;
+    if (PyFloat_CheckExact(timeout) || PyLong_CheckExact(timeout)) {
+        d = PyFloat_CheckExact(timeout) ? PyFloat_AS_DOUBLE(timeout) : PyLong_AsDouble(timeout);
+        if (d == -1.0 && PyErr_Occurred()) {
+            int overflow = 0;
+            if (PyLong_Check(timeout) && PyErr_ExceptionMatches(PyExc_OverflowError)) {
+                PyErr_Clear();
+                (void)PyLong_AsLongAndOverflow(timeout, &overflow);
+            }
+            if (overflow > 0)
+                PyErr_SetString(PyExc_OverflowError, "timestamp too large to convert to C _PyTime_t");
+            if (overflow >= 0)
+                return -1;
+            d = 0; /* max(-huge, 0) */
+        }
+    }
+    else {
+        PyObject *zero = PyLong_FromLong(0);
+        int gt = zero ? PyObject_RichCompareBool(zero, timeout, Py_GT) : -1;
+        Py_XDECREF(zero);
+        if (gt < 0)
+            return -1;
+        if (gt)
+            d = 0;
+        else if ((d = PyFloat_AsDouble(timeout)) == -1.0 && PyErr_Occurred())
+            return -1;
+    }
+    if (isnan(d)) {
+        PyErr_SetString(PyExc_ValueError, "Invalid value NaN (not a number)");
+        return -1;
+    }
+    if (d < 0)
+        d = 0;
+    double n = ceil(d * 1e9);
+    if (n >= 9.2e18) {
+        PyErr_SetString(PyExc_OverflowError, "timestamp out of range for platform time_t");
+        return -1;
+    }
+    *ns = (int64_t)n;
+    return 0;
 }
 
-/* Append (key, events & registered) for a reported fd, if still registered.
- * A fd that stays ready reports the same pair call after call: the tuple is
- * cached in its table entry and shared (it is immutable). */
-int cc_sel_ready_add(SelectorObject *self, PyObject *list, Py_ssize_t *j, long fd, int events)
+int cc_sel_wait_again(int err, int64_t deadline, int64_t unit_ns, int64_t *timeout, int *n)
+{
+    if (err != EINTR) {
+        errno = err;
+        PyErr_SetFromErrno(PyExc_OSError);
+        return 0;
+    }
+    if (PyErr_CheckSignals() < 0)
+        return 0;
+    if (*timeout > 0) {
+        int64_t left = deadline - cc_monotonic_ns();
+        if (left <= 0) {
+            *n = 0;
+            return 0;
+        }
+        *timeout = (left + unit_ns - 1) / unit_ns;
+    }
+    return 1;
+}
+
+sel_ready cc_sel_ready_new(int n)
+{
+    sel_ready ready = {NULL, 0};
+    if (n >= 0)
+        ready.list = PyList_New(n);
+    return ready;
+}
+
+/* The (key, events) pair of a reported fd, NULL if it is no longer registered
+ * (an exception is set only on failure). A fd that stays ready reports the
+ * same pair call after call: the tuple is cached in its table entry and
+ * shared (it is immutable). */
+static PyObject *ready_pair(SelectorObject *self, long fd, int events)
 {
     PyObject *t;
     if (fd < self->table_cap) {
         sel_entry *e = &self->table[fd];
         if (!e->key)
-            return 0;
+            return NULL;
         int ev = events & e->mask;
         if (e->ready && e->ready_ev == ev) {
             t = Py_NewRef(e->ready);
@@ -879,10 +952,10 @@ int cc_sel_ready_add(SelectorObject *self, PyObject *list, Py_ssize_t *j, long f
              * unregister (even move the table): look at the entry again. */
             t = PyTuple_New(2);
             if (!t)
-                return -1;
+                return NULL;
             if (fd >= self->table_cap || !self->table[fd].key) {
                 Py_DECREF(t);
-                return 0;
+                return NULL;
             }
             e = &self->table[fd];
             ev = events & e->mask;
@@ -896,33 +969,55 @@ int cc_sel_ready_add(SelectorObject *self, PyObject *list, Py_ssize_t *j, long f
         int mask = 0;
         PyObject *key = ready_key(self, fd, &mask);
         if (!key)
-            return PyErr_Occurred() ? -1 : 0;
+            return NULL;
         Py_INCREF(key); /* borrowed from the dict, which code run by an allocation may change */
         PyObject *evobj = PyLong_FromLong(events & mask);
         t = evobj ? PyTuple_New(2) : NULL;
         if (!t) {
             Py_XDECREF(evobj);
             Py_DECREF(key);
-            return -1;
+            return NULL;
         }
         PyTuple_SET_ITEM(t, 0, key);
         PyTuple_SET_ITEM(t, 1, evobj);
     }
-    if (*j < PyList_GET_SIZE(list)) {
-        PyList_SET_ITEM(list, *j, t);
-        ++*j;
-        return 0;
-    }
-    int r = PyList_Append(list, t);
-    Py_DECREF(t);
-    return r;
+    return t;
 }
 
-PyObject *cc_sel_ready_finish(PyObject *list, Py_ssize_t j)
+PyObject *cc_sel_ready_finish(sel_ready *ready)
 {
-    if (j < PyList_GET_SIZE(list))
-        Py_SET_SIZE(list, j); /* the slots past j are still NULL */
-    return list;
+    if (ready->list && ready->len < PyList_GET_SIZE(ready->list))
+        Py_SET_SIZE(ready->list, ready->len); /* the slots past len are still NULL */
+    return ready->list;
+}
+
+/* Drop the list once an exception is set: select() will return NULL. */
+static void ready_fail(sel_ready *ready)
+{
+    PyObject *list = cc_sel_ready_finish(ready);
+    ready->list = NULL;
+    Py_DECREF(list);
+}
+
+void cc_sel_ready_add(SelectorObject *self, sel_ready *ready, long fd, int events)
+{
+    PyObject *t = ready_pair(self, fd, events);
+    if (!t) {
+        if (PyErr_Occurred())
+            ready_fail(ready);
+        return;
+    }
+    if (ready->len < PyList_GET_SIZE(ready->list)) {
+        PyList_SET_ITEM(ready->list, ready->len, t);
+        ready->len++;
+        return;
+    }
+    int r = PyList_Append(ready->list, t);
+    Py_DECREF(t);
+    if (r < 0)
+        ready_fail(ready);
+    else
+        ready->len++;
 }
 
 static const char *const select_kwlist[] = {"timeout", NULL};

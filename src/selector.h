@@ -66,27 +66,58 @@ typedef struct {
 #define KEY_EVENTS(k) PyTuple_GET_ITEM(k, 2)
 #define KEY_DATA(k) PyTuple_GET_ITEM(k, 3)
 
-/* ---- selector.c, for the backends */
+/* ---- selector.c, for the backends: each backend's select() is its system
+ * call and the decoding of what the kernel reported; the rest is shared. */
 
-/* ValueError "I/O operation on closed epoll/kqueue object"; returns NULL. */
-PyObject *cc_sel_closed_kfd(SelectorObject *self);
+/* The epoll / kqueue descriptor, or -1 with the stdlib's ValueError once
+ * closed. Read it again after any release of the GIL: close() may run meanwhile. */
+int cc_sel_kfd(SelectorObject *self);
+
 /* Borrow the reusable select() buffer (at least `bytes`), or a fresh one if it
  * is already borrowed or too small; give it back after the system call. */
 void *cc_sel_buf_take(SelectorObject *self, size_t bytes, size_t *got);
 void cc_sel_buf_give_back(SelectorObject *self, void *b, size_t n);
-/* Poll-like timeout: -1 blocks, else milliseconds rounded up (the stdlib's math.ceil). */
-int cc_sel_timeout_ms(PyObject *timeout, int *ms);
-/* After EINTR: the milliseconds left until deadline (rounded up), 0 once it passed. */
-int cc_sel_ms_left(int64_t deadline);
-/* Append (key, events & registered) for a reported fd, if it is still registered. */
-int cc_sel_ready_add(SelectorObject *self, PyObject *list, Py_ssize_t *j, long fd, int events);
-/* The result list is preallocated for every reported fd, then shrunk to what was filled. */
-PyObject *cc_sel_ready_finish(PyObject *list, Py_ssize_t j);
+
+/* The timeout argument as each stdlib class converts it; -1 blocks.
+ * Poll-like (poll, epoll): milliseconds rounded up (math.ceil(timeout * 1e3)). */
+int cc_sel_timeout_ms(PyObject *timeout, int64_t *ms);
+/* select, kqueue: max(timeout, 0) in nanoseconds. */
+int cc_sel_timeout_ns(PyObject *timeout, int64_t *ns);
+
+#define CC_SEL_MS 1000000 /* unit_ns of a timeout in milliseconds */
+#define CC_SEL_NS 1       /* unit_ns of a timeout in nanoseconds */
+
+/* When a positive timeout (in units of unit_ns) runs out; 0 for none. */
+static inline int64_t cc_sel_deadline(int64_t timeout, int64_t unit_ns)
+{
+    return timeout > 0 ? cc_monotonic_ns() + timeout * unit_ns : 0;
+}
+
+/* The wait failed with errno err (GIL held again). As the stdlib (PEP 475): after
+ * EINTR run the signal handlers, then wait again for what is left of a positive
+ * timeout (*timeout, in units of unit_ns, rounded up). Returns 1 to wait again;
+ * else 0, with *n set to 0 once the deadline has passed (nothing is ready), or
+ * with *n left negative and an exception set. */
+int cc_sel_wait_again(int err, int64_t deadline, int64_t unit_ns, int64_t *timeout, int *n);
+
+/* The [(key, events), ...] list select() returns, allocated for every fd the
+ * kernel reported and filled in place; list is NULL once an exception is set. */
+typedef struct {
+    PyObject *list;
+    Py_ssize_t len;
+} sel_ready;
+
+/* For n reported fds; n < 0 (the wait failed, exception set) gives a failed result. */
+sel_ready cc_sel_ready_new(int n);
+/* Append (key, events & registered) for a reported fd, if it is still
+ * registered; on failure the list is dropped (ready->list becomes NULL). */
+void cc_sel_ready_add(SelectorObject *self, sel_ready *ready, long fd, int events);
+/* The list, cut to the fds still registered; NULL after a failure. */
+PyObject *cc_sel_ready_finish(sel_ready *ready);
 
 /* ---- the backends */
 
 /* selector_select.c */
-int cc_sel_timeout_ns(PyObject *timeout, int64_t *ns);
 PyObject *cc_sel_select_select(SelectorObject *self, PyObject *timeout);
 /* selector_poll.c */
 PyObject *cc_sel_select_poll(SelectorObject *self, PyObject *timeout);

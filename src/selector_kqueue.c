@@ -30,18 +30,17 @@ static int kq_change(int kq, long fd, int filter, int flags)
 
 int cc_sel_kqueue_add(SelectorObject *self, long fd, int mask)
 {
-    if (self->kfd < 0) {
-        cc_sel_closed_kfd(self);
+    int kq = cc_sel_kfd(self);
+    if (kq < 0)
         return -1;
-    }
-    if ((mask & EV_R) && kq_change(self->kfd, fd, EVFILT_READ, EV_ADD) < 0) {
+    if ((mask & EV_R) && kq_change(kq, fd, EVFILT_READ, EV_ADD) < 0) {
         PyErr_SetFromErrno(PyExc_OSError);
         return -1;
     }
-    if ((mask & EV_W) && kq_change(self->kfd, fd, EVFILT_WRITE, EV_ADD) < 0) {
+    if ((mask & EV_W) && kq_change(kq, fd, EVFILT_WRITE, EV_ADD) < 0) {
         int err = errno;
         if (mask & EV_R)
-            (void)kq_change(self->kfd, fd, EVFILT_READ, EV_DELETE);
+            (void)kq_change(kq, fd, EVFILT_READ, EV_DELETE);
         errno = err;
         PyErr_SetFromErrno(PyExc_OSError);
         return -1;
@@ -65,64 +64,38 @@ void cc_sel_kqueue_del(SelectorObject *self, long fd, int mask)
 PyObject *cc_sel_select_kqueue(SelectorObject *self, PyObject *timeout)
 {
     int64_t ns;
-    if (cc_sel_timeout_ns(timeout, &ns) < 0)
+    if (cc_sel_timeout_ns(timeout, &ns) < 0 || cc_sel_kfd(self) < 0)
         return NULL;
-    if (self->kfd < 0)
-        return cc_sel_closed_kfd(self);
     /* As the stdlib: at least one slot, or kevent() would ignore the timeout. */
     int maxev = self->kq_filters < 1 ? 1 : self->kq_filters > INT_MAX / 64 ? INT_MAX / 64 : (int)self->kq_filters;
     size_t got;
     struct kevent *evs = cc_sel_buf_take(self, (size_t)maxev * sizeof(struct kevent), &got);
     if (!evs)
         return NULL;
-    int64_t deadline = ns > 0 ? cc_monotonic_ns() + ns : 0;
-    int n, err;
-    for (;;) {
+    int64_t deadline = cc_sel_deadline(ns, CC_SEL_NS);
+    int n = -1, err;
+    do {
         struct timespec ts, *tsp = NULL;
         if (ns >= 0) {
             ts.tv_sec = (time_t)(ns / 1000000000);
             ts.tv_nsec = (long)(ns % 1000000000);
             tsp = &ts;
         }
-        int kq = self->kfd;
-        if (kq < 0) {
-            cc_sel_closed_kfd(self);
-            goto fail;
-        }
+        int kq = cc_sel_kfd(self);
+        if (kq < 0)
+            break;
         Py_BEGIN_ALLOW_THREADS
         n = kevent(kq, NULL, 0, evs, maxev, tsp);
         err = errno;
         Py_END_ALLOW_THREADS
-        if (n >= 0)
-            break;
-        if (err != EINTR) {
-            errno = err;
-            PyErr_SetFromErrno(PyExc_OSError);
-            goto fail;
-        }
-        if (PyErr_CheckSignals() < 0)
-            goto fail;
-        if (ns > 0 && (ns = deadline - cc_monotonic_ns()) <= 0) {
-            n = 0;
-            break;
-        }
-    }
-    PyObject *list = PyList_New(n);
-    if (!list)
-        goto fail;
-    Py_ssize_t j = 0;
-    for (int i = 0; i < n; i++) {
+    } while (n < 0 && cc_sel_wait_again(err, deadline, CC_SEL_NS, &ns, &n));
+    sel_ready ready = cc_sel_ready_new(n);
+    for (int i = 0; i < n && ready.list; i++) {
         int events = evs[i].filter == EVFILT_READ ? EV_R : evs[i].filter == EVFILT_WRITE ? EV_W : 0;
-        if (cc_sel_ready_add(self, list, &j, (long)evs[i].ident, events) < 0) {
-            Py_DECREF(cc_sel_ready_finish(list, j));
-            goto fail;
-        }
+        cc_sel_ready_add(self, &ready, (long)evs[i].ident, events);
     }
     cc_sel_buf_give_back(self, evs, got);
-    return cc_sel_ready_finish(list, j);
-fail:
-    cc_sel_buf_give_back(self, evs, got);
-    return NULL;
+    return cc_sel_ready_finish(&ready);
 }
 
 #endif /* CC_HAVE_KQUEUE */

@@ -6,7 +6,7 @@
 
 PyObject *cc_sel_select_poll(SelectorObject *self, PyObject *timeout)
 {
-    int ms;
+    int64_t ms;
     if (cc_sel_timeout_ms(timeout, &ms) < 0)
         return NULL;
     Py_ssize_t nfds = self->npfds;
@@ -16,45 +16,23 @@ PyObject *cc_sel_select_poll(SelectorObject *self, PyObject *timeout)
         return NULL;
     if (nfds)
         memcpy(pfds, self->pfds, (size_t)nfds * sizeof(struct pollfd));
-    int64_t deadline = ms > 0 ? cc_monotonic_ns() + (int64_t)ms * 1000000 : 0;
+    int64_t deadline = cc_sel_deadline(ms, CC_SEL_MS);
     int n, err;
-    for (;;) {
+    do {
         Py_BEGIN_ALLOW_THREADS
-        n = poll(pfds, (nfds_t)nfds, ms);
+        n = poll(pfds, (nfds_t)nfds, (int)ms);
         err = errno;
         Py_END_ALLOW_THREADS
-        if (n >= 0)
-            break;
-        if (err != EINTR) {
-            errno = err;
-            PyErr_SetFromErrno(PyExc_OSError);
-            goto fail;
-        }
-        if (PyErr_CheckSignals() < 0)
-            goto fail;
-        if (ms > 0 && (ms = cc_sel_ms_left(deadline)) == 0) {
-            n = 0;
-            break;
-        }
-    }
-    PyObject *list = PyList_New(n);
-    if (!list)
-        goto fail;
-    Py_ssize_t j = 0;
-    for (Py_ssize_t i = 0, found = 0; i < nfds && found < n; i++) {
+    } while (n < 0 && cc_sel_wait_again(err, deadline, CC_SEL_MS, &ms, &n));
+    sel_ready ready = cc_sel_ready_new(n);
+    for (Py_ssize_t i = 0, found = 0; i < nfds && found < n && ready.list; i++) {
         short e = pfds[i].revents;
         if (!e)
             continue;
         found++;
         int events = ((e & ~POLLIN) ? EV_W : 0) | ((e & ~POLLOUT) ? EV_R : 0);
-        if (cc_sel_ready_add(self, list, &j, pfds[i].fd, events) < 0) {
-            Py_DECREF(cc_sel_ready_finish(list, j));
-            goto fail;
-        }
+        cc_sel_ready_add(self, &ready, pfds[i].fd, events);
     }
     cc_sel_buf_give_back(self, pfds, got);
-    return cc_sel_ready_finish(list, j);
-fail:
-    cc_sel_buf_give_back(self, pfds, got);
-    return NULL;
+    return cc_sel_ready_finish(&ready);
 }

@@ -1,57 +1,6 @@
 /* selectors.SelectSelector's system call: select() on copies of the interest sets. */
 #include "selector.h"
 
-#include <math.h>
-
-/* Timeout of SelectSelector: max(timeout, 0) in nanoseconds, -1 blocks. */
-int cc_sel_timeout_ns(PyObject *timeout, int64_t *ns)
-{
-    if (timeout == Py_None) {
-        *ns = -1;
-        return 0;
-    }
-    double d;
-    if (PyFloat_CheckExact(timeout) || PyLong_CheckExact(timeout)) {
-        d = PyFloat_CheckExact(timeout) ? PyFloat_AS_DOUBLE(timeout) : PyLong_AsDouble(timeout);
-        if (d == -1.0 && PyErr_Occurred()) {
-            int overflow = 0;
-            if (PyLong_Check(timeout) && PyErr_ExceptionMatches(PyExc_OverflowError)) {
-                PyErr_Clear();
-                (void)PyLong_AsLongAndOverflow(timeout, &overflow);
-            }
-            if (overflow > 0)
-                PyErr_SetString(PyExc_OverflowError, "timestamp too large to convert to C _PyTime_t");
-            if (overflow >= 0)
-                return -1;
-            d = 0; /* max(-huge, 0) */
-        }
-    }
-    else {
-        PyObject *zero = PyLong_FromLong(0);
-        int gt = zero ? PyObject_RichCompareBool(zero, timeout, Py_GT) : -1;
-        Py_XDECREF(zero);
-        if (gt < 0)
-            return -1;
-        if (gt)
-            d = 0;
-        else if ((d = PyFloat_AsDouble(timeout)) == -1.0 && PyErr_Occurred())
-            return -1;
-    }
-    if (isnan(d)) {
-        PyErr_SetString(PyExc_ValueError, "Invalid value NaN (not a number)");
-        return -1;
-    }
-    if (d < 0)
-        d = 0;
-    double n = ceil(d * 1e9);
-    if (n >= 9.2e18) {
-        PyErr_SetString(PyExc_OverflowError, "timestamp out of range for platform time_t");
-        return -1;
-    }
-    *ns = (int64_t)n;
-    return 0;
-}
-
 PyObject *cc_sel_select_select(SelectorObject *self, PyObject *timeout)
 {
     int64_t ns;
@@ -69,9 +18,9 @@ PyObject *cc_sel_select_select(SelectorObject *self, PyObject *timeout)
     fd_set *sets = cc_sel_buf_take(self, 2 * sizeof(fd_set), &got);
     if (!sets)
         return NULL;
-    int64_t deadline = ns > 0 ? cc_monotonic_ns() + ns : 0;
+    int64_t deadline = cc_sel_deadline(ns, CC_SEL_NS);
     int n, err, nfds;
-    for (;;) {
+    do {
         /* (Re)load the interest sets: select() overwrites them. */
         sets[0] = self->rset;
         sets[1] = self->wset;
@@ -90,40 +39,15 @@ PyObject *cc_sel_select_select(SelectorObject *self, PyObject *timeout)
         n = select(nfds, &sets[0], &sets[1], NULL, tvp);
         err = errno;
         Py_END_ALLOW_THREADS
-        if (n >= 0)
-            break;
-        if (err != EINTR) {
-            errno = err;
-            PyErr_SetFromErrno(PyExc_OSError);
-            goto fail;
-        }
-        if (PyErr_CheckSignals() < 0)
-            goto fail;
-        if (ns > 0) {
-            ns = deadline - cc_monotonic_ns();
-            if (ns <= 0) {
-                n = 0;
-                break;
-            }
-        }
-    }
-    PyObject *list = PyList_New(n);
-    if (!list)
-        goto fail;
-    Py_ssize_t j = 0;
-    for (int fd = 0, left = n; fd < nfds && left > 0; fd++) {
+    } while (n < 0 && cc_sel_wait_again(err, deadline, CC_SEL_NS, &ns, &n));
+    sel_ready ready = cc_sel_ready_new(n);
+    for (int fd = 0, left = n; fd < nfds && left > 0 && ready.list; fd++) {
         int r = FD_ISSET(fd, &sets[0]), w = FD_ISSET(fd, &sets[1]);
         if (!r && !w)
             continue;
         left -= (r != 0) + (w != 0);
-        if (cc_sel_ready_add(self, list, &j, fd, (r ? EV_R : 0) | (w ? EV_W : 0)) < 0) {
-            Py_DECREF(cc_sel_ready_finish(list, j));
-            goto fail;
-        }
+        cc_sel_ready_add(self, &ready, fd, (r ? EV_R : 0) | (w ? EV_W : 0));
     }
     cc_sel_buf_give_back(self, sets, got);
-    return cc_sel_ready_finish(list, j);
-fail:
-    cc_sel_buf_give_back(self, sets, got);
-    return NULL;
+    return cc_sel_ready_finish(&ready);
 }
