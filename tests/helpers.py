@@ -56,6 +56,13 @@ def start_thread(target, *args, daemon=True):
     return t
 
 
+def join_all(threads, timeout=30):
+    """Join every thread, failing the test if one is still alive after `timeout` seconds."""
+    for t in threads:
+        t.join(timeout)
+        assert not t.is_alive()
+
+
 def wait_until(predicate, timeout=10.0):
     """Poll until predicate() is true; fail after `timeout` seconds."""
     deadline = time.monotonic() + timeout

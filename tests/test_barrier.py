@@ -9,15 +9,9 @@ import warnings
 
 import pytest
 
+from helpers import join_all, wait_until
+
 pytestmark = pytest.mark.timeout(60)
-
-
-def wait_until(predicate, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        time.sleep(0.005)
 
 
 def run_parties(threading_mod, count, target):
@@ -33,12 +27,6 @@ def run_parties(threading_mod, count, target):
     for t in threads:
         t.start()
     return threads, results, errors
-
-
-def join_all(threads, timeout=30):
-    for t in threads:
-        t.join(timeout)
-        assert not t.is_alive()
 
 
 def test_type_and_exception(threading_mod):

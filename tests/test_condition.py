@@ -9,15 +9,9 @@ import warnings
 
 import pytest
 
+from helpers import join_all, wait_until
+
 pytestmark = pytest.mark.timeout(60)
-
-
-def wait_until(predicate, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        time.sleep(0.005)
 
 
 def start_threads(threading_mod, target, count, *args):
@@ -25,12 +19,6 @@ def start_threads(threading_mod, target, count, *args):
     for t in threads:
         t.start()
     return threads
-
-
-def join_all(threads, timeout=30):
-    for t in threads:
-        t.join(timeout)
-        assert not t.is_alive()
 
 
 class UserLock:

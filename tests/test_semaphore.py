@@ -8,17 +8,11 @@ import warnings
 
 import pytest
 
+from helpers import wait_until
+
 pytestmark = pytest.mark.timeout(60)
 
 KINDS = ["Semaphore", "BoundedSemaphore"]
-
-
-def wait_until(predicate, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        time.sleep(0.005)
 
 
 def test_types(threading_mod):
