@@ -4,12 +4,11 @@ import signal
 import sys
 import threading as std_threading
 import time
-import tracemalloc
 import warnings
 
 import pytest
 
-from helpers import join_all, wait_until
+from helpers import assert_no_memory_growth, join_all, wait_until
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -234,26 +233,17 @@ def test_bad_input(threading_mod):
 
 
 def test_repeat_does_not_leak(threading_mod):
-    def cycle(n):
-        for _ in range(n):
-            b = threading_mod.Barrier(1, action=lambda: None)
+    def cycle():
+        b = threading_mod.Barrier(1, action=lambda: None)
+        b.wait()
+        b.reset()
+        b.abort()
+        try:
             b.wait()
-            b.reset()
-            b.abort()
-            try:
-                b.wait()
-            except std_threading.BrokenBarrierError:
-                pass
+        except std_threading.BrokenBarrierError:
+            pass
 
-    cycle(2000)
-    tracemalloc.start()
-    try:
-        before = tracemalloc.get_traced_memory()[0]
-        cycle(20000)
-        after = tracemalloc.get_traced_memory()[0]
-    finally:
-        tracemalloc.stop()
-    assert after - before < 200_000
+    assert_no_memory_growth(cycle, repeat=20000, limit=200_000)
 
 
 def test_action_calling_its_own_barrier(threading_mod):

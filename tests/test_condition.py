@@ -4,12 +4,11 @@ import os
 import signal
 import threading as std_threading
 import time
-import tracemalloc
 import warnings
 
 import pytest
 
-from helpers import join_all, wait_until
+from helpers import assert_no_memory_growth, join_all, wait_until
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -454,26 +453,17 @@ def test_repeat_does_not_leak(threading_mod):
     cond = threading_mod.Condition()
     user_cond = threading_mod.Condition(UserLock())
 
-    def cycle(n):
-        for _ in range(n):
-            with cond:
-                cond.wait(0)
-                cond.notify()
-                cond.wait_for(lambda: True)
-            with user_cond:
-                user_cond.wait(0)
-                user_cond.notify_all()
-            threading_mod.Condition(threading_mod.Lock())
+    def cycle():
+        with cond:
+            cond.wait(0)
+            cond.notify()
+            cond.wait_for(lambda: True)
+        with user_cond:
+            user_cond.wait(0)
+            user_cond.notify_all()
+        threading_mod.Condition(threading_mod.Lock())
 
-    cycle(2000)
-    tracemalloc.start()
-    try:
-        before = tracemalloc.get_traced_memory()[0]
-        cycle(20000)
-        after = tracemalloc.get_traced_memory()[0]
-    finally:
-        tracemalloc.stop()
-    assert after - before < 200_000
+    assert_no_memory_growth(cycle, repeat=20000, limit=200_000)
 
 
 class FailingReleaseLock(UserLock):

@@ -4,6 +4,7 @@ import asyncio
 import collections.abc
 import errno
 import gc
+import itertools
 import os
 import resource
 import select
@@ -13,11 +14,11 @@ import socket
 import sys
 import threading
 import time
-import tracemalloc
 
 import pytest
 
 import cconc.selectors as cc_selectors
+from helpers import assert_no_memory_growth
 
 CLASS_NAMES = [n for n in ("SelectSelector", "PollSelector", "EpollSelector", "KqueueSelector", "DefaultSelector")
                if hasattr(std_selectors, n) and hasattr(cc_selectors, n)]
@@ -899,30 +900,22 @@ def test_no_leak(selectors_mod, sel, pair):
     a, b = pair
     b.send(b"x")
 
-    def work(n):
-        for i in range(n):
-            sel.register(a, R, [i])
-            sel.modify(a, R | W, (i,))
-            sel.modify(a, R | W, str(i))
-            sel.select(0)
-            sel.get_key(a)
-            sel.unregister(a)
-            try:
-                sel.register(a, 0)
-            except ValueError:
-                pass
+    counter = itertools.count()
 
-    work(2000)
-    gc.collect()
-    tracemalloc.start()
-    try:
-        before = tracemalloc.get_traced_memory()[0]
-        work(20000)
-        gc.collect()
-        grown = tracemalloc.get_traced_memory()[0] - before
-    finally:
-        tracemalloc.stop()
-    assert grown < 200_000
+    def work():
+        i = next(counter)
+        sel.register(a, R, [i])
+        sel.modify(a, R | W, (i,))
+        sel.modify(a, R | W, str(i))
+        sel.select(0)
+        sel.get_key(a)
+        sel.unregister(a)
+        try:
+            sel.register(a, 0)
+        except ValueError:
+            pass
+
+    assert_no_memory_growth(work, repeat=20000, limit=200_000)
 
 
 # -------------------------------------------------------------- asyncio

@@ -3,12 +3,11 @@ import os
 import signal
 import threading as std_threading
 import time
-import tracemalloc
 import warnings
 
 import pytest
 
-from helpers import wait_until
+from helpers import assert_no_memory_growth, wait_until
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -258,24 +257,15 @@ def test_repeat_does_not_leak(threading_mod):
     sem = threading_mod.Semaphore(1)
     bsem = threading_mod.BoundedSemaphore(1)
 
-    def cycle(n):
-        for _ in range(n):
-            with sem:
-                sem.acquire(timeout=0)
-            bsem.acquire()
-            try:
-                bsem.release(2)
-            except ValueError:
-                pass
-            bsem.release()
-            threading_mod.Semaphore(3)
+    def cycle():
+        with sem:
+            sem.acquire(timeout=0)
+        bsem.acquire()
+        try:
+            bsem.release(2)
+        except ValueError:
+            pass
+        bsem.release()
+        threading_mod.Semaphore(3)
 
-    cycle(2000)
-    tracemalloc.start()
-    try:
-        before = tracemalloc.get_traced_memory()[0]
-        cycle(20000)
-        after = tracemalloc.get_traced_memory()[0]
-    finally:
-        tracemalloc.stop()
-    assert after - before < 200_000
+    assert_no_memory_growth(cycle, repeat=20000, limit=200_000)

@@ -10,6 +10,8 @@ import warnings
 
 import pytest
 
+from helpers import assert_no_memory_growth
+
 pytestmark = pytest.mark.timeout(60)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -327,23 +329,12 @@ def test_custom_stack_size(threading_mod):
 
 
 def test_repeat_start_join_does_not_leak(threading_mod):
-    import tracemalloc
+    def cycle():
+        t = threading_mod.Thread(target=lambda: None)
+        t.start()
+        t.join()
 
-    def cycle(n):
-        for _ in range(n):
-            t = threading_mod.Thread(target=lambda: None)
-            t.start()
-            t.join()
-
-    cycle(200)
-    tracemalloc.start()
-    try:
-        before = tracemalloc.get_traced_memory()[0]
-        cycle(2000)
-        after = tracemalloc.get_traced_memory()[0]
-    finally:
-        tracemalloc.stop()
-    assert after - before < 300_000
+    assert_no_memory_growth(cycle, repeat=2000, limit=300_000)
 
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/stat") or not hasattr(os, "fork"), reason="Linux /proc")
