@@ -8,7 +8,7 @@ import warnings
 
 import pytest
 
-from helpers import assert_no_memory_growth, join_all, wait_until
+from helpers import assert_no_memory_growth, interrupt_main_after, join_all, wait_until
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -165,8 +165,7 @@ def test_single_party(threading_mod):
 @pytest.mark.skipif(not hasattr(signal, "SIGINT"), reason="needs SIGINT")
 def test_ctrl_c_interrupts_wait(threading_mod):
     barrier = threading_mod.Barrier(2)
-    timer = std_threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGINT))
-    timer.start()
+    timer = interrupt_main_after(0.2)
     try:
         with pytest.raises(KeyboardInterrupt):
             barrier.wait()

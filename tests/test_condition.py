@@ -8,7 +8,7 @@ import warnings
 
 import pytest
 
-from helpers import assert_no_memory_growth, join_all, wait_until
+from helpers import assert_no_memory_growth, interrupt_main_after, join_all, wait_until
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -325,8 +325,7 @@ def test_timeout_racing_notify_loses_nothing(threading_mod):
 def test_ctrl_c_interrupts_wait_and_lock_is_held(threading_mod, kind):
     lock = make_lock(threading_mod, kind)
     cond = threading_mod.Condition(lock)
-    timer = std_threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGINT))
-    timer.start()
+    timer = interrupt_main_after(0.2)
     try:
         with cond:
             with pytest.raises(KeyboardInterrupt):

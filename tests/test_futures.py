@@ -6,7 +6,6 @@ import itertools
 import logging
 import os
 import re
-import signal
 import subprocess
 import sys
 import textwrap
@@ -17,15 +16,11 @@ import weakref
 
 import pytest
 
+from helpers import interrupt_main_after
+
 pytestmark = pytest.mark.timeout(60)
 
 LONG = 10  # generous: the machine is shared and noisy
-
-
-def sigint_after(delay):
-    t = threading.Timer(delay, os.kill, (os.getpid(), signal.SIGINT))
-    t.start()
-    return t
 
 
 # ---------------------------------------------------------------- Future
@@ -235,7 +230,7 @@ def test_many_threads_wait_one_future(futures_mod):
 @pytest.mark.skipif(threading.current_thread() is not threading.main_thread(), reason="needs the main thread")
 def test_ctrl_c_in_result(futures_mod):
     f = futures_mod.Future()
-    timer = sigint_after(0.2)
+    timer = interrupt_main_after(0.2)
     with pytest.raises(KeyboardInterrupt):
         f.result()
     timer.join()
@@ -499,7 +494,7 @@ def test_ctrl_c_in_shutdown_wait(futures_mod):
     gate = threading.Event()
     ex = futures_mod.ThreadPoolExecutor(1)
     f = ex.submit(gate.wait, LONG)
-    timer = sigint_after(0.2)
+    timer = interrupt_main_after(0.2)
     with pytest.raises(KeyboardInterrupt):
         ex.shutdown(wait=True)
     timer.join()
@@ -715,7 +710,7 @@ def test_wait_bad_input(futures_mod):
 @pytest.mark.skipif(threading.current_thread() is not threading.main_thread(), reason="needs the main thread")
 def test_ctrl_c_in_wait(futures_mod):
     p = futures_mod.Future()
-    timer = sigint_after(0.2)
+    timer = interrupt_main_after(0.2)
     with pytest.raises(KeyboardInterrupt):
         futures_mod.wait([p])
     timer.join()
@@ -793,7 +788,7 @@ def test_as_completed_abandoned(futures_mod):
 @pytest.mark.skipif(threading.current_thread() is not threading.main_thread(), reason="needs the main thread")
 def test_ctrl_c_in_as_completed(futures_mod):
     p = futures_mod.Future()
-    timer = sigint_after(0.2)
+    timer = interrupt_main_after(0.2)
     with pytest.raises(KeyboardInterrupt):
         for _ in futures_mod.as_completed([p]):
             pass

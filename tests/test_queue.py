@@ -5,7 +5,6 @@ import heapq
 import os
 import pickle
 import queue as std_queue
-import signal
 import sys
 import threading
 import time
@@ -13,7 +12,7 @@ import weakref
 
 import pytest
 
-from helpers import SLACK, start_thread, wait_until
+from helpers import SLACK, interrupt_main_after, start_thread
 
 KINDS = ["Queue", "LifoQueue", "PriorityQueue"]
 
@@ -556,12 +555,6 @@ def test_shutdown_immediate_wakes_getter(queue_mod):
 # ---------------------------------------------------------------- Ctrl-C
 
 
-def _interrupt_after(seconds):
-    t = threading.Timer(seconds, os.kill, (os.getpid(), signal.SIGINT))
-    t.start()
-    return t
-
-
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("op", ["get", "put", "join"])
 def test_ctrl_c_while_blocked(queue_mod, op):
@@ -570,7 +563,7 @@ def test_ctrl_c_while_blocked(queue_mod, op):
         q.put(0)
     elif op == "join":
         q.put(0)
-    timer = _interrupt_after(0.2)
+    timer = interrupt_main_after(0.2)
     t0 = time.monotonic()
     with pytest.raises(KeyboardInterrupt):
         if op == "get":
@@ -595,7 +588,7 @@ def test_ctrl_c_while_blocked(queue_mod, op):
 @pytest.mark.timeout(60)
 def test_ctrl_c_during_timed_get(queue_mod):
     q = queue_mod.Queue()
-    timer = _interrupt_after(0.2)
+    timer = interrupt_main_after(0.2)
     with pytest.raises(KeyboardInterrupt):
         q.get(timeout=30)
     timer.join()
@@ -1021,7 +1014,7 @@ def test_simple_queue_reentrant_put_from_del(queue_mod):
 @pytest.mark.timeout(60)
 def test_simple_queue_ctrl_c(queue_mod):
     q = queue_mod.SimpleQueue()
-    timer = _interrupt_after(0.2)
+    timer = interrupt_main_after(0.2)
     with pytest.raises(KeyboardInterrupt):
         q.get()
     timer.join()

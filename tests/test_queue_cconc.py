@@ -2,7 +2,6 @@
 deadlock on, and details of the q.queue view. (The differential tests are in
 test_queue.py.)"""
 import gc
-import os
 import signal
 import threading
 import time
@@ -10,7 +9,7 @@ import weakref
 
 import pytest
 
-from helpers import start_thread
+from helpers import interrupt_main_after, start_thread
 
 import cconc.queue as cq
 
@@ -92,8 +91,7 @@ def test_put_many_after_shutdown():
 @pytest.mark.timeout(60)
 def test_put_many_ctrl_c_reports_put_count():
     q = cq.Queue(2)
-    timer = threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGINT))
-    timer.start()
+    timer = interrupt_main_after(0.2)
     with pytest.raises(KeyboardInterrupt) as info:
         q.put_many(range(5))
     timer.join()

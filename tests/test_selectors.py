@@ -18,7 +18,7 @@ import time
 import pytest
 
 import cconc.selectors as cc_selectors
-from helpers import assert_no_memory_growth
+from helpers import assert_no_memory_growth, interrupt_main_after
 
 CLASS_NAMES = [n for n in ("SelectSelector", "PollSelector", "EpollSelector", "KqueueSelector", "DefaultSelector")
                if hasattr(std_selectors, n) and hasattr(cc_selectors, n)]
@@ -557,8 +557,7 @@ def test_signal_handler_that_returns_retries(selectors_mod, sel, pair):
 def test_signal_handler_that_raises(selectors_mod, sel, pair):
     a, b = pair
     sel.register(a, selectors_mod.EVENT_READ)
-    timer = threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGINT))
-    timer.start()
+    timer = interrupt_main_after(0.2)
     t0 = time.monotonic()
     with pytest.raises(KeyboardInterrupt):
         sel.select(30)

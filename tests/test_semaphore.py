@@ -7,7 +7,7 @@ import warnings
 
 import pytest
 
-from helpers import assert_no_memory_growth, wait_until
+from helpers import assert_no_memory_growth, interrupt_main_after, wait_until
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -170,8 +170,7 @@ def test_ctrl_c_interrupts_acquire(threading_mod, kind):
     sem = getattr(threading_mod, kind)(0) if kind == "Semaphore" else getattr(threading_mod, kind)(1)
     if kind == "BoundedSemaphore":
         sem.acquire()
-    timer = std_threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGINT))
-    timer.start()
+    timer = interrupt_main_after(0.2)
     try:
         with pytest.raises(KeyboardInterrupt):
             sem.acquire()
