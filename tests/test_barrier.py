@@ -8,7 +8,7 @@ import warnings
 
 import pytest
 
-from helpers import assert_no_memory_growth, interrupt_main_after, join_all, wait_until
+from helpers import assert_no_memory_growth, interrupt_main_after, join_all, run_in_fork, wait_until
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -185,27 +185,22 @@ def test_fork_while_threads_wait(threading_mod):
     barrier = threading_mod.Barrier(3)
     threads, results, errors = run_parties(threading_mod, 2, lambda: barrier.wait(20))
     wait_until(lambda: barrier.n_waiting == 2)
+    def child():
+        # The child inherits the count but not the waiting threads: it can
+        # still abort and reset the barrier and use it again.
+        barrier.abort()
+        barrier.reset()
+        other = threading_mod.Barrier(2)
+        got = []
+        t = threading_mod.Thread(target=lambda: got.append(other.wait(10)))
+        t.start()
+        mine = other.wait(10)
+        t.join(10)
+        assert sorted(got + [mine]) == [0, 1]
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
-        pid = os.fork()
-    if pid == 0:
-        code = 1
-        try:
-            # The child inherits the count but not the waiting threads: it can
-            # still abort and reset the barrier and use it again.
-            barrier.abort()
-            barrier.reset()
-            other = threading_mod.Barrier(2)
-            got = []
-            t = threading_mod.Thread(target=lambda: got.append(other.wait(10)))
-            t.start()
-            mine = other.wait(10)
-            t.join(10)
-            code = 0 if sorted(got + [mine]) == [0, 1] else 3
-        finally:
-            os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0
+        run_in_fork(child)
     mine = barrier.wait(20)
     join_all(threads)
     assert errors == []

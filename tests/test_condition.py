@@ -8,7 +8,7 @@ import warnings
 
 import pytest
 
-from helpers import assert_no_memory_growth, interrupt_main_after, join_all, wait_until
+from helpers import assert_no_memory_growth, interrupt_main_after, join_all, run_in_fork, wait_until
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -386,35 +386,30 @@ def test_fork_while_threads_wait(threading_mod):
 
     threads = start_threads(threading_mod, waiter, 3)
     wait_until(lambda: entered[0] == 3)
+    def child():
+        # The child has no waiters: the lists of the parent's threads are gone.
+        with cond:
+            cond.notify_all()
+            ok = cond.wait(0.01) is False
+        got = []
+
+        def child_waiter():
+            with cond:
+                got.append(cond.wait(10))
+
+        t = threading_mod.Thread(target=child_waiter)
+        t.start()
+        deadline = time.monotonic() + 10
+        while not got and time.monotonic() < deadline:
+            with cond:
+                cond.notify()
+            time.sleep(0.01)
+        t.join(10)
+        assert ok and got == [True]
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads (3.12+)
-        pid = os.fork()
-    if pid == 0:
-        code = 1
-        try:
-            # The child has no waiters: the lists of the parent's threads are gone.
-            with cond:
-                cond.notify_all()
-                ok = cond.wait(0.01) is False
-            got = []
-
-            def child_waiter():
-                with cond:
-                    got.append(cond.wait(10))
-
-            t = threading_mod.Thread(target=child_waiter)
-            t.start()
-            deadline = time.monotonic() + 10
-            while not got and time.monotonic() < deadline:
-                with cond:
-                    cond.notify()
-                time.sleep(0.01)
-            t.join(10)
-            code = 0 if ok and got == [True] else 3
-        finally:
-            os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0
+        run_in_fork(child)
     with cond:
         cond.notify_all()
     join_all(threads)

@@ -16,7 +16,7 @@ import weakref
 
 import pytest
 
-from helpers import interrupt_main_after
+from helpers import interrupt_main_after, run_in_fork
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -535,20 +535,16 @@ def test_fork(futures_mod):
         pytest.skip("no fork")
     with futures_mod.ThreadPoolExecutor(2) as ex:
         assert ex.submit(int, 1).result() == 1
-        pid = os.fork()
-        if pid == 0:
-            code = 1
-            try:
-                with futures_mod.ThreadPoolExecutor(2) as child_ex:
-                    fs = [child_ex.submit(pow, i, 2) for i in range(100)]
-                    ok = [f.result(timeout=LONG) for f in fs] == [i * i for i in range(100)]
-                f = futures_mod.Future()
-                threading.Timer(0.01, f.set_result, (7,)).start()
-                code = 0 if ok and f.result(timeout=LONG) == 7 else 2
-            finally:
-                os._exit(code)
-        _, status = os.waitpid(pid, 0)
-        assert os.waitstatus_to_exitcode(status) == 0
+
+        def child():
+            with futures_mod.ThreadPoolExecutor(2) as child_ex:
+                fs = [child_ex.submit(pow, i, 2) for i in range(100)]
+                ok = [f.result(timeout=LONG) for f in fs] == [i * i for i in range(100)]
+            f = futures_mod.Future()
+            threading.Timer(0.01, f.set_result, (7,)).start()
+            assert ok and f.result(timeout=LONG) == 7
+
+        run_in_fork(child)
         assert ex.submit(int, 2).result() == 2
 
 

@@ -12,7 +12,7 @@ import weakref
 
 import pytest
 
-from helpers import SLACK, interrupt_main_after, start_thread
+from helpers import SLACK, interrupt_main_after, run_in_fork, start_thread
 
 KINDS = ["Queue", "LifoQueue", "PriorityQueue"]
 
@@ -610,25 +610,20 @@ def test_fork_while_threads_wait(queue_mod):
     getters = [start_thread(lambda: results.append(q.get())) for _ in range(2)]
     putter = start_thread(full.put, "y")
     time.sleep(0.5)  # all three blocked, not holding any lock, when we fork
-    pid = os.fork()
-    if pid == 0:
-        code = 1
+    def child():
+        q.put(1)
+        q.put(2)
+        ok = q.get(timeout=5) == 1 and q.get(timeout=5) == 2
         try:
-            q.put(1)
-            q.put(2)
-            ok = q.get(timeout=5) == 1 and q.get(timeout=5) == 2
-            try:
-                q.get(timeout=0.05)
-                ok = False
-            except queue_mod.Empty:
-                pass
-            ok = ok and full.get(timeout=5) == "x" and full.qsize() == 0
-            full.put("z", timeout=5)
-            code = 0 if ok else 2
-        finally:
-            os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+            q.get(timeout=0.05)
+            ok = False
+        except queue_mod.Empty:
+            pass
+        ok = ok and full.get(timeout=5) == "x" and full.qsize() == 0
+        full.put("z", timeout=5)
+        assert ok
+
+    run_in_fork(child)
     q.put("a")
     q.put("b")
     assert full.get(timeout=5) == "x"

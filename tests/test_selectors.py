@@ -18,7 +18,7 @@ import time
 import pytest
 
 import cconc.selectors as cc_selectors
-from helpers import assert_no_memory_growth, interrupt_main_after
+from helpers import assert_no_memory_growth, interrupt_main_after, run_in_fork
 
 CLASS_NAMES = [n for n in ("SelectSelector", "PollSelector", "EpollSelector", "KqueueSelector", "DefaultSelector")
                if hasattr(std_selectors, n) and hasattr(cc_selectors, n)]
@@ -717,21 +717,15 @@ def test_fork(selectors_mod, sel_cls):
     a, b = socket.socketpair()
     sel = sel_cls()
     sel.register(a, R, "a")
-    pid = os.fork()
-    if pid == 0:
-        code = 1
-        try:
-            b.send(b"x")
-            ready = sel.select(5)
-            c, d = socket.socketpair()
-            sel.register(c, R)
-            d.send(b"y")
-            if [k.data for k, ev in ready] == ["a"] and len(sel.select(5)) == 2:
-                code = 0
-        finally:
-            os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0
+    def child():
+        b.send(b"x")
+        ready = sel.select(5)
+        c, d = socket.socketpair()
+        sel.register(c, R)
+        d.send(b"y")
+        assert [k.data for k, ev in ready] == ["a"] and len(sel.select(5)) == 2
+
+    run_in_fork(child)
     assert sel.get_key(a).data == "a"
     sel.close()
     a.close()

@@ -7,7 +7,7 @@ import warnings
 
 import pytest
 
-from helpers import assert_no_memory_growth, interrupt_main_after, wait_until
+from helpers import assert_no_memory_growth, interrupt_main_after, run_in_fork, wait_until
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -190,20 +190,14 @@ def test_fork_while_threads_wait(threading_mod):
     for t in threads:
         t.start()
     time.sleep(0.1)
+    def child():
+        # The parent's waiters do not exist here: a release must stay in the value.
+        sem.release(2)
+        assert sem._value == 2 and sem.acquire(False) and sem.acquire(False) and not sem.acquire(False)
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
-        pid = os.fork()
-    if pid == 0:
-        code = 1
-        try:
-            # The parent's waiters do not exist here: a release must stay in the value.
-            sem.release(2)
-            ok = sem._value == 2 and sem.acquire(False) and sem.acquire(False) and not sem.acquire(False)
-            code = 0 if ok else 3
-        finally:
-            os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0
+        run_in_fork(child)
     sem.release(3)
     for t in threads:
         t.join(30)

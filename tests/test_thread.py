@@ -10,7 +10,7 @@ import warnings
 
 import pytest
 
-from helpers import assert_no_memory_growth
+from helpers import assert_no_memory_growth, run_in_fork
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -294,24 +294,19 @@ def test_fork_after_threads_ran(threading_mod):
         t.join()
     waiting = threading_mod.Thread(target=time.sleep, args=(0.5,))
     waiting.start()
+    def child():
+        out = []
+        ts = [threading_mod.Thread(target=out.append, args=(i,)) for i in range(5)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(10)
+        alive = [t for t in threading_mod.enumerate() if t is not threading_mod.main_thread()]
+        assert sorted(out) == list(range(5)) and not alive
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
-        pid = os.fork()
-    if pid == 0:
-        code = 1
-        try:
-            out = []
-            ts = [threading_mod.Thread(target=out.append, args=(i,)) for i in range(5)]
-            for t in ts:
-                t.start()
-            for t in ts:
-                t.join(10)
-            alive = [t for t in threading_mod.enumerate() if t is not threading_mod.main_thread()]
-            code = 0 if sorted(out) == list(range(5)) and not alive else 3
-        finally:
-            os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0
+        run_in_fork(child)
     waiting.join(30)
 
 
