@@ -20,6 +20,26 @@ def start_threads(threading_mod, target, count, *args):
     return threads
 
 
+def notify_until_woken(threading_mod, cond, timeout, join_timeout):
+    """Start a thread that waits on `cond` for up to `timeout` seconds, notify
+    it until it wakes (or `timeout` passes), join it; return [what wait() returned]."""
+    woke = []
+
+    def waiter():
+        with cond:
+            woke.append(cond.wait(timeout))
+
+    t = threading_mod.Thread(target=waiter)
+    t.start()
+    deadline = time.monotonic() + timeout
+    while not woke and time.monotonic() < deadline:
+        with cond:
+            cond.notify()
+        time.sleep(0.01)
+    t.join(join_timeout)
+    return woke
+
+
 class UserLock:
     """A lock class of the user's own, with nothing but acquire and release."""
 
@@ -386,25 +406,13 @@ def test_fork_while_threads_wait(threading_mod):
 
     threads = start_threads(threading_mod, waiter, 3)
     wait_until(lambda: entered[0] == 3)
+
     def child():
         # The child has no waiters: the lists of the parent's threads are gone.
         with cond:
             cond.notify_all()
             ok = cond.wait(0.01) is False
-        got = []
-
-        def child_waiter():
-            with cond:
-                got.append(cond.wait(10))
-
-        t = threading_mod.Thread(target=child_waiter)
-        t.start()
-        deadline = time.monotonic() + 10
-        while not got and time.monotonic() < deadline:
-            with cond:
-                cond.notify()
-            time.sleep(0.01)
-        t.join(10)
+        got = notify_until_woken(threading_mod, cond, 10, join_timeout=10)
         assert ok and got == [True]
 
     with warnings.catch_warnings():
@@ -492,21 +500,7 @@ def test_wait_when_the_lock_fails_to_release(threading_mod):
 def test_condition_over_a_condition(threading_mod):
     inner = threading_mod.Condition(threading_mod.Lock())
     outer = threading_mod.Condition(inner)
-    woke = []
-
-    def waiter():
-        with outer:
-            woke.append(outer.wait(20))
-
-    t = threading_mod.Thread(target=waiter)
-    t.start()
-    deadline = time.monotonic() + 20
-    while not woke and time.monotonic() < deadline:
-        with outer:
-            outer.notify()
-        time.sleep(0.01)
-    t.join(30)
-    assert woke == [True]
+    assert notify_until_woken(threading_mod, outer, 20, join_timeout=30) == [True]
 
 
 def test_subclass_wait_is_used_by_wait_for(threading_mod):
