@@ -16,7 +16,7 @@ import weakref
 
 import pytest
 
-from helpers import interrupt_main_after, run_in_fork
+from helpers import interrupt_main_after, join_all, run_in_fork
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -365,9 +365,7 @@ def test_shutdown_nowait(futures_mod):
         ex.submit(print)
     gate.set()
     assert [f.result(timeout=LONG) for f in rest] == list(range(5))  # queued work still runs
-    for t in ex._threads:
-        t.join(LONG)
-        assert not t.is_alive()
+    join_all(ex._threads, LONG)
 
 
 def test_shutdown_cancel_futures(futures_mod):
@@ -484,9 +482,7 @@ def test_executor_collected_workers_leave(futures_mod):
     del ex
     gc.collect()
     assert ref() is None
-    for t in threads:
-        t.join(LONG)
-        assert not t.is_alive()
+    join_all(threads, LONG)
 
 
 @pytest.mark.skipif(threading.current_thread() is not threading.main_thread(), reason="needs the main thread")

@@ -7,7 +7,7 @@ import warnings
 
 import pytest
 
-from helpers import assert_no_memory_growth, interrupt_main_after, run_in_fork, wait_until
+from helpers import assert_no_memory_growth, interrupt_main_after, join_all, run_in_fork, wait_until
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -129,9 +129,7 @@ def test_limits_concurrency(threading_mod, kind):
     threads = [threading_mod.Thread(target=worker) for _ in range(16)]
     for t in threads:
         t.start()
-    for t in threads:
-        t.join(60)
-        assert not t.is_alive()
+    join_all(threads, 60)
     assert 1 <= most[0] <= k
     assert sem._value == k
 

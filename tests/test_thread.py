@@ -10,7 +10,7 @@ import warnings
 
 import pytest
 
-from helpers import assert_no_memory_growth, run_in_fork
+from helpers import assert_no_memory_growth, join_all, run_in_fork
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -431,9 +431,7 @@ def test_threads_starting_threads_run_each_once(threading_mod):
     starters = [threading_mod.Thread(target=starter, args=(i,)) for i in range(6)]
     for t in starters:
         t.start()
-    for t in starters:
-        t.join(60)
-        assert not t.is_alive()
+    join_all(starters, 60)
     assert sorted(runs) == [(i, j) for i in range(6) for j in range(60)]
 
 
