@@ -8,7 +8,7 @@ import warnings
 
 import pytest
 
-from helpers import assert_no_memory_growth, interrupt_main_after, join_all, run_in_fork, wait_until
+from helpers import assert_no_memory_growth, interrupt_main_after, join_all, run_in_fork, start_threads, wait_until
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -22,9 +22,7 @@ def run_parties(threading_mod, count, target):
         except BaseException as e:  # noqa: B902  (collected, checked by the test)
             errors.append(e)
 
-    threads = [threading_mod.Thread(target=body) for _ in range(count)]
-    for t in threads:
-        t.start()
+    threads = start_threads(threading_mod, body, count)
     return threads, results, errors
 
 

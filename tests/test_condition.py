@@ -8,16 +8,9 @@ import warnings
 
 import pytest
 
-from helpers import assert_no_memory_growth, interrupt_main_after, join_all, run_in_fork, wait_until
+from helpers import assert_no_memory_growth, interrupt_main_after, join_all, run_in_fork, start_threads, wait_until
 
 pytestmark = pytest.mark.timeout(60)
-
-
-def start_threads(threading_mod, target, count, *args):
-    threads = [threading_mod.Thread(target=target, args=args) for _ in range(count)]
-    for t in threads:
-        t.start()
-    return threads
 
 
 def notify_until_woken(threading_mod, cond, timeout, join_timeout):
@@ -186,9 +179,7 @@ def test_notify_n_wakes_exactly_n_of_10(threading_mod):
             if cond.wait(20):
                 count[0] += 1
 
-    threads = [threading_mod.Thread(target=plain_waiter) for _ in range(10)]
-    for t in threads:
-        t.start()
+    threads = start_threads(threading_mod, plain_waiter, 10)
     wait_until(lambda: entered[0] == 10)
     with cond:
         pass  # all ten are now inside wait(): each entered under the lock and is released only by waiting

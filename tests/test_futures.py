@@ -16,7 +16,7 @@ import weakref
 
 import pytest
 
-from helpers import interrupt_main_after, join_all, run_in_fork
+from helpers import interrupt_main_after, join_all, run_in_fork, start_threads
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -217,9 +217,7 @@ def test_result_wakes_on_set_from_other_thread(futures_mod):
 def test_many_threads_wait_one_future(futures_mod):
     f = futures_mod.Future()
     results = []
-    threads = [threading.Thread(target=lambda: results.append(f.result(LONG))) for _ in range(8)]
-    for t in threads:
-        t.start()
+    threads = start_threads(threading, lambda: results.append(f.result(LONG)), 8)
     time.sleep(0.05)
     f.set_result("x")
     for t in threads:

@@ -18,7 +18,7 @@ import time
 import pytest
 
 import cconc.selectors as cc_selectors
-from helpers import assert_no_memory_growth, interrupt_main_after, run_in_fork
+from helpers import assert_no_memory_growth, interrupt_main_after, run_in_fork, start_threads
 
 CLASS_NAMES = [n for n in ("SelectSelector", "PollSelector", "EpollSelector", "KqueueSelector", "DefaultSelector")
                if hasattr(std_selectors, n) and hasattr(cc_selectors, n)]
@@ -651,9 +651,7 @@ def test_two_threads_select_concurrently(selectors_mod, sel_cls, pair):
     a, b = pair
     sel.register(a, R)
     results = []
-    threads = [threading.Thread(target=lambda: results.append(sel.select(5))) for _ in range(2)]
-    for t in threads:
-        t.start()
+    threads = start_threads(threading, lambda: results.append(sel.select(5)), 2)
     time.sleep(0.1)
     b.send(b"x")
     for t in threads:
@@ -681,9 +679,7 @@ def test_churn_while_selecting(selectors_mod, sel_cls):
 
     # poll objects refuse concurrent poll() in the stdlib: one selecting thread there
     nthreads = 1 if backend(sel_cls) == "PollSelector" else 2
-    threads = [threading.Thread(target=selecting) for _ in range(nthreads)]
-    for t in threads:
-        t.start()
+    threads = start_threads(threading, selecting, nthreads)
     try:
         deadline = time.monotonic() + 0.6
         rounds = 0

@@ -7,7 +7,7 @@ import warnings
 
 import pytest
 
-from helpers import assert_no_memory_growth, interrupt_main_after, join_all, run_in_fork, wait_until
+from helpers import assert_no_memory_growth, interrupt_main_after, join_all, run_in_fork, start_threads, wait_until
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -91,9 +91,7 @@ def test_release_n_wakes_n_waiters(threading_mod, kind):
     for _ in range(5):
         sem.acquire()
     got = []
-    threads = [threading_mod.Thread(target=lambda: got.append(sem.acquire(timeout=20))) for _ in range(5)]
-    for t in threads:
-        t.start()
+    threads = start_threads(threading_mod, lambda: got.append(sem.acquire(timeout=20)), 5)
     time.sleep(0.1)
     sem.release(3)
     wait_until(lambda: len(got) == 3)
@@ -126,9 +124,7 @@ def test_limits_concurrency(threading_mod, kind):
                 with guard:
                     holders[0] -= 1
 
-    threads = [threading_mod.Thread(target=worker) for _ in range(16)]
-    for t in threads:
-        t.start()
+    threads = start_threads(threading_mod, worker, 16)
     join_all(threads, 60)
     assert 1 <= most[0] <= k
     assert sem._value == k
@@ -150,9 +146,7 @@ def test_timeouts_racing_releases_lose_no_unit(threading_mod, kind):
                 with lock:
                     taken[0] += 1
 
-    threads = [threading_mod.Thread(target=consumer) for _ in range(4)]
-    for t in threads:
-        t.start()
+    threads = start_threads(threading_mod, consumer, 4)
     for _ in range(n_items):
         sem.release()
     wait_until(lambda: taken[0] + sem._value == n_items and sem._value == 0, 30)
@@ -184,9 +178,7 @@ def test_ctrl_c_interrupts_acquire(threading_mod, kind):
 def test_fork_while_threads_wait(threading_mod):
     sem = threading_mod.Semaphore(0)
     got = []
-    threads = [threading_mod.Thread(target=lambda: got.append(sem.acquire(timeout=20))) for _ in range(3)]
-    for t in threads:
-        t.start()
+    threads = start_threads(threading_mod, lambda: got.append(sem.acquire(timeout=20)), 3)
     time.sleep(0.1)
     def child():
         # The parent's waiters do not exist here: a release must stay in the value.

@@ -10,7 +10,7 @@ import warnings
 
 import pytest
 
-from helpers import assert_no_memory_growth, join_all, run_in_fork
+from helpers import assert_no_memory_growth, join_all, run_in_fork, start_threads
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -195,9 +195,7 @@ def test_many_concurrent_threads(threading_mod):
             idents.add(threading_mod.get_ident())
         barrier.wait(30)
 
-    threads = [threading_mod.Thread(target=body) for _ in range(20)]
-    for t in threads:
-        t.start()
+    threads = start_threads(threading_mod, body, 20)
     for t in threads:
         t.join(30)
     assert len(idents) == 20
