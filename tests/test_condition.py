@@ -13,6 +13,22 @@ from helpers import assert_no_memory_growth, interrupt_main_after, join_all, run
 pytestmark = pytest.mark.timeout(60)
 
 
+def start_waiters(threading_mod, cond, count):
+    """Start `count` threads that each wait(20) on `cond` and record what it
+    returned; return (threads, results) once all of them have entered."""
+    entered = [0]
+    results = []
+
+    def waiter():
+        with cond:
+            entered[0] += 1
+            results.append(cond.wait(20))
+
+    threads = start_threads(threading_mod, waiter, count)
+    wait_until(lambda: entered[0] == count)
+    return threads, results
+
+
 def notify_until_woken(threading_mod, cond, timeout, join_timeout):
     """Start a thread that waits on `cond` for up to `timeout` seconds, notify
     it until it wakes (or `timeout` passes), join it; return [what wait() returned]."""
@@ -206,27 +222,17 @@ def test_notify_n_wakes_exactly_n_of_10(threading_mod):
 
 def test_notify_all_and_deprecated_alias(threading_mod):
     cond = threading_mod.Condition(threading_mod.Lock())
-    entered = [0]
-    results = []
-
-    def waiter():
-        with cond:
-            entered[0] += 1
-            results.append(cond.wait(20))
-
-    threads = start_threads(threading_mod, waiter, 6)
-    wait_until(lambda: entered[0] == 6)
+    threads, results = start_waiters(threading_mod, cond, 6)
     with cond:
         cond.notify_all()
     join_all(threads)
     assert results == [True] * 6
-    threads = start_threads(threading_mod, waiter, 2)
-    wait_until(lambda: entered[0] == 8)
+    threads, results = start_waiters(threading_mod, cond, 2)
     with cond:
         with pytest.warns(DeprecationWarning, match="notifyAll"):
             cond.notifyAll()
     join_all(threads)
-    assert results == [True] * 8
+    assert results == [True] * 2
 
 
 def test_wait_for(threading_mod):
@@ -354,17 +360,7 @@ def test_ctrl_c_interrupts_wait_and_lock_is_held(threading_mod, kind):
 def test_ctrl_c_does_not_lose_a_notification(threading_mod):
     """The interrupted main thread may have been notified: the other waiter still gets one."""
     cond = threading_mod.Condition()
-    entered = [0]
-    results = []
-
-    def waiter():
-        with cond:
-            entered[0] += 1
-            results.append(cond.wait(20))
-
-    t = threading_mod.Thread(target=waiter)
-    t.start()
-    wait_until(lambda: entered[0] == 1)
+    (t,), results = start_waiters(threading_mod, cond, 1)
 
     def notify_then_interrupt():
         with cond:
@@ -387,16 +383,7 @@ def test_ctrl_c_does_not_lose_a_notification(threading_mod):
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
 def test_fork_while_threads_wait(threading_mod):
     cond = threading_mod.Condition()
-    entered = [0]
-    results = []
-
-    def waiter():
-        with cond:
-            entered[0] += 1
-            results.append(cond.wait(20))
-
-    threads = start_threads(threading_mod, waiter, 3)
-    wait_until(lambda: entered[0] == 3)
+    threads, results = start_waiters(threading_mod, cond, 3)
 
     def child():
         # The child has no waiters: the lists of the parent's threads are gone.
