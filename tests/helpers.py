@@ -56,6 +56,22 @@ def start_thread(target, *args, daemon=True):
     return t
 
 
+def start_threads(threading_mod, target, count, *args):
+    """Start `count` threads of `threading_mod.Thread` (the module under test,
+    or the stdlib's), each running target(*args); return them."""
+    threads = [threading_mod.Thread(target=target, args=args) for _ in range(count)]
+    for t in threads:
+        t.start()
+    return threads
+
+
+def join_all(threads, timeout=30):
+    """Join every thread, failing the test if one is still alive after `timeout` seconds."""
+    for t in threads:
+        t.join(timeout)
+        assert not t.is_alive()
+
+
 def wait_until(predicate, timeout=10.0):
     """Poll until predicate() is true; fail after `timeout` seconds."""
     deadline = time.monotonic() + timeout

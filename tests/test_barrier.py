@@ -4,20 +4,13 @@ import signal
 import sys
 import threading as std_threading
 import time
-import tracemalloc
 import warnings
 
 import pytest
 
+from helpers import assert_no_memory_growth, interrupt_main_after, join_all, run_in_fork, start_threads, wait_until
+
 pytestmark = pytest.mark.timeout(60)
-
-
-def wait_until(predicate, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        time.sleep(0.005)
 
 
 def run_parties(threading_mod, count, target):
@@ -29,16 +22,8 @@ def run_parties(threading_mod, count, target):
         except BaseException as e:  # noqa: B902  (collected, checked by the test)
             errors.append(e)
 
-    threads = [threading_mod.Thread(target=body) for _ in range(count)]
-    for t in threads:
-        t.start()
+    threads = start_threads(threading_mod, body, count)
     return threads, results, errors
-
-
-def join_all(threads, timeout=30):
-    for t in threads:
-        t.join(timeout)
-        assert not t.is_alive()
 
 
 def test_type_and_exception(threading_mod):
@@ -178,8 +163,7 @@ def test_single_party(threading_mod):
 @pytest.mark.skipif(not hasattr(signal, "SIGINT"), reason="needs SIGINT")
 def test_ctrl_c_interrupts_wait(threading_mod):
     barrier = threading_mod.Barrier(2)
-    timer = std_threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGINT))
-    timer.start()
+    timer = interrupt_main_after(0.2)
     try:
         with pytest.raises(KeyboardInterrupt):
             barrier.wait()
@@ -199,27 +183,22 @@ def test_fork_while_threads_wait(threading_mod):
     barrier = threading_mod.Barrier(3)
     threads, results, errors = run_parties(threading_mod, 2, lambda: barrier.wait(20))
     wait_until(lambda: barrier.n_waiting == 2)
+    def child():
+        # The child inherits the count but not the waiting threads: it can
+        # still abort and reset the barrier and use it again.
+        barrier.abort()
+        barrier.reset()
+        other = threading_mod.Barrier(2)
+        got = []
+        t = threading_mod.Thread(target=lambda: got.append(other.wait(10)))
+        t.start()
+        mine = other.wait(10)
+        t.join(10)
+        assert sorted(got + [mine]) == [0, 1]
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
-        pid = os.fork()
-    if pid == 0:
-        code = 1
-        try:
-            # The child inherits the count but not the waiting threads: it can
-            # still abort and reset the barrier and use it again.
-            barrier.abort()
-            barrier.reset()
-            other = threading_mod.Barrier(2)
-            got = []
-            t = threading_mod.Thread(target=lambda: got.append(other.wait(10)))
-            t.start()
-            mine = other.wait(10)
-            t.join(10)
-            code = 0 if sorted(got + [mine]) == [0, 1] else 3
-        finally:
-            os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0
+        run_in_fork(child)
     mine = barrier.wait(20)
     join_all(threads)
     assert errors == []
@@ -246,26 +225,17 @@ def test_bad_input(threading_mod):
 
 
 def test_repeat_does_not_leak(threading_mod):
-    def cycle(n):
-        for _ in range(n):
-            b = threading_mod.Barrier(1, action=lambda: None)
+    def cycle():
+        b = threading_mod.Barrier(1, action=lambda: None)
+        b.wait()
+        b.reset()
+        b.abort()
+        try:
             b.wait()
-            b.reset()
-            b.abort()
-            try:
-                b.wait()
-            except std_threading.BrokenBarrierError:
-                pass
+        except std_threading.BrokenBarrierError:
+            pass
 
-    cycle(2000)
-    tracemalloc.start()
-    try:
-        before = tracemalloc.get_traced_memory()[0]
-        cycle(20000)
-        after = tracemalloc.get_traced_memory()[0]
-    finally:
-        tracemalloc.stop()
-    assert after - before < 200_000
+    assert_no_memory_growth(cycle, repeat=20000, limit=200_000)
 
 
 def test_action_calling_its_own_barrier(threading_mod):

@@ -4,33 +4,49 @@ import os
 import signal
 import threading as std_threading
 import time
-import tracemalloc
 import warnings
 
 import pytest
 
+from helpers import assert_no_memory_growth, interrupt_main_after, join_all, run_in_fork, start_threads, wait_until
+
 pytestmark = pytest.mark.timeout(60)
 
 
-def wait_until(predicate, timeout=10.0):
+def start_waiters(threading_mod, cond, count):
+    """Start `count` threads that each wait(20) on `cond` and record what it
+    returned; return (threads, results) once all of them have entered."""
+    entered = [0]
+    results = []
+
+    def waiter():
+        with cond:
+            entered[0] += 1
+            results.append(cond.wait(20))
+
+    threads = start_threads(threading_mod, waiter, count)
+    wait_until(lambda: entered[0] == count)
+    return threads, results
+
+
+def notify_until_woken(threading_mod, cond, timeout, join_timeout):
+    """Start a thread that waits on `cond` for up to `timeout` seconds, notify
+    it until it wakes (or `timeout` passes), join it; return [what wait() returned]."""
+    woke = []
+
+    def waiter():
+        with cond:
+            woke.append(cond.wait(timeout))
+
+    t = threading_mod.Thread(target=waiter)
+    t.start()
     deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        time.sleep(0.005)
-
-
-def start_threads(threading_mod, target, count, *args):
-    threads = [threading_mod.Thread(target=target, args=args) for _ in range(count)]
-    for t in threads:
-        t.start()
-    return threads
-
-
-def join_all(threads, timeout=30):
-    for t in threads:
-        t.join(timeout)
-        assert not t.is_alive()
+    while not woke and time.monotonic() < deadline:
+        with cond:
+            cond.notify()
+        time.sleep(0.01)
+    t.join(join_timeout)
+    return woke
 
 
 class UserLock:
@@ -179,9 +195,7 @@ def test_notify_n_wakes_exactly_n_of_10(threading_mod):
             if cond.wait(20):
                 count[0] += 1
 
-    threads = [threading_mod.Thread(target=plain_waiter) for _ in range(10)]
-    for t in threads:
-        t.start()
+    threads = start_threads(threading_mod, plain_waiter, 10)
     wait_until(lambda: entered[0] == 10)
     with cond:
         pass  # all ten are now inside wait(): each entered under the lock and is released only by waiting
@@ -208,27 +222,17 @@ def test_notify_n_wakes_exactly_n_of_10(threading_mod):
 
 def test_notify_all_and_deprecated_alias(threading_mod):
     cond = threading_mod.Condition(threading_mod.Lock())
-    entered = [0]
-    results = []
-
-    def waiter():
-        with cond:
-            entered[0] += 1
-            results.append(cond.wait(20))
-
-    threads = start_threads(threading_mod, waiter, 6)
-    wait_until(lambda: entered[0] == 6)
+    threads, results = start_waiters(threading_mod, cond, 6)
     with cond:
         cond.notify_all()
     join_all(threads)
     assert results == [True] * 6
-    threads = start_threads(threading_mod, waiter, 2)
-    wait_until(lambda: entered[0] == 8)
+    threads, results = start_waiters(threading_mod, cond, 2)
     with cond:
         with pytest.warns(DeprecationWarning, match="notifyAll"):
             cond.notifyAll()
     join_all(threads)
-    assert results == [True] * 8
+    assert results == [True] * 2
 
 
 def test_wait_for(threading_mod):
@@ -338,8 +342,7 @@ def test_timeout_racing_notify_loses_nothing(threading_mod):
 def test_ctrl_c_interrupts_wait_and_lock_is_held(threading_mod, kind):
     lock = make_lock(threading_mod, kind)
     cond = threading_mod.Condition(lock)
-    timer = std_threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGINT))
-    timer.start()
+    timer = interrupt_main_after(0.2)
     try:
         with cond:
             with pytest.raises(KeyboardInterrupt):
@@ -357,17 +360,7 @@ def test_ctrl_c_interrupts_wait_and_lock_is_held(threading_mod, kind):
 def test_ctrl_c_does_not_lose_a_notification(threading_mod):
     """The interrupted main thread may have been notified: the other waiter still gets one."""
     cond = threading_mod.Condition()
-    entered = [0]
-    results = []
-
-    def waiter():
-        with cond:
-            entered[0] += 1
-            results.append(cond.wait(20))
-
-    t = threading_mod.Thread(target=waiter)
-    t.start()
-    wait_until(lambda: entered[0] == 1)
+    (t,), results = start_waiters(threading_mod, cond, 1)
 
     def notify_then_interrupt():
         with cond:
@@ -390,45 +383,19 @@ def test_ctrl_c_does_not_lose_a_notification(threading_mod):
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
 def test_fork_while_threads_wait(threading_mod):
     cond = threading_mod.Condition()
-    entered = [0]
-    results = []
+    threads, results = start_waiters(threading_mod, cond, 3)
 
-    def waiter():
+    def child():
+        # The child has no waiters: the lists of the parent's threads are gone.
         with cond:
-            entered[0] += 1
-            results.append(cond.wait(20))
+            cond.notify_all()
+            ok = cond.wait(0.01) is False
+        got = notify_until_woken(threading_mod, cond, 10, join_timeout=10)
+        assert ok and got == [True]
 
-    threads = start_threads(threading_mod, waiter, 3)
-    wait_until(lambda: entered[0] == 3)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads (3.12+)
-        pid = os.fork()
-    if pid == 0:
-        code = 1
-        try:
-            # The child has no waiters: the lists of the parent's threads are gone.
-            with cond:
-                cond.notify_all()
-                ok = cond.wait(0.01) is False
-            got = []
-
-            def child_waiter():
-                with cond:
-                    got.append(cond.wait(10))
-
-            t = threading_mod.Thread(target=child_waiter)
-            t.start()
-            deadline = time.monotonic() + 10
-            while not got and time.monotonic() < deadline:
-                with cond:
-                    cond.notify()
-                time.sleep(0.01)
-            t.join(10)
-            code = 0 if ok and got == [True] else 3
-        finally:
-            os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0
+        run_in_fork(child)
     with cond:
         cond.notify_all()
     join_all(threads)
@@ -466,26 +433,17 @@ def test_repeat_does_not_leak(threading_mod):
     cond = threading_mod.Condition()
     user_cond = threading_mod.Condition(UserLock())
 
-    def cycle(n):
-        for _ in range(n):
-            with cond:
-                cond.wait(0)
-                cond.notify()
-                cond.wait_for(lambda: True)
-            with user_cond:
-                user_cond.wait(0)
-                user_cond.notify_all()
-            threading_mod.Condition(threading_mod.Lock())
+    def cycle():
+        with cond:
+            cond.wait(0)
+            cond.notify()
+            cond.wait_for(lambda: True)
+        with user_cond:
+            user_cond.wait(0)
+            user_cond.notify_all()
+        threading_mod.Condition(threading_mod.Lock())
 
-    cycle(2000)
-    tracemalloc.start()
-    try:
-        before = tracemalloc.get_traced_memory()[0]
-        cycle(20000)
-        after = tracemalloc.get_traced_memory()[0]
-    finally:
-        tracemalloc.stop()
-    assert after - before < 200_000
+    assert_no_memory_growth(cycle, repeat=20000, limit=200_000)
 
 
 class FailingReleaseLock(UserLock):
@@ -520,21 +478,7 @@ def test_wait_when_the_lock_fails_to_release(threading_mod):
 def test_condition_over_a_condition(threading_mod):
     inner = threading_mod.Condition(threading_mod.Lock())
     outer = threading_mod.Condition(inner)
-    woke = []
-
-    def waiter():
-        with outer:
-            woke.append(outer.wait(20))
-
-    t = threading_mod.Thread(target=waiter)
-    t.start()
-    deadline = time.monotonic() + 20
-    while not woke and time.monotonic() < deadline:
-        with outer:
-            outer.notify()
-        time.sleep(0.01)
-    t.join(30)
-    assert woke == [True]
+    assert notify_until_woken(threading_mod, outer, 20, join_timeout=30) == [True]
 
 
 def test_subclass_wait_is_used_by_wait_for(threading_mod):

@@ -6,7 +6,6 @@ import itertools
 import logging
 import os
 import re
-import signal
 import subprocess
 import sys
 import textwrap
@@ -17,15 +16,11 @@ import weakref
 
 import pytest
 
+from helpers import interrupt_main_after, join_all, run_in_fork, start_threads
+
 pytestmark = pytest.mark.timeout(60)
 
 LONG = 10  # generous: the machine is shared and noisy
-
-
-def sigint_after(delay):
-    t = threading.Timer(delay, os.kill, (os.getpid(), signal.SIGINT))
-    t.start()
-    return t
 
 
 # ---------------------------------------------------------------- Future
@@ -222,9 +217,7 @@ def test_result_wakes_on_set_from_other_thread(futures_mod):
 def test_many_threads_wait_one_future(futures_mod):
     f = futures_mod.Future()
     results = []
-    threads = [threading.Thread(target=lambda: results.append(f.result(LONG))) for _ in range(8)]
-    for t in threads:
-        t.start()
+    threads = start_threads(threading, lambda: results.append(f.result(LONG)), 8)
     time.sleep(0.05)
     f.set_result("x")
     for t in threads:
@@ -235,7 +228,7 @@ def test_many_threads_wait_one_future(futures_mod):
 @pytest.mark.skipif(threading.current_thread() is not threading.main_thread(), reason="needs the main thread")
 def test_ctrl_c_in_result(futures_mod):
     f = futures_mod.Future()
-    timer = sigint_after(0.2)
+    timer = interrupt_main_after(0.2)
     with pytest.raises(KeyboardInterrupt):
         f.result()
     timer.join()
@@ -370,9 +363,7 @@ def test_shutdown_nowait(futures_mod):
         ex.submit(print)
     gate.set()
     assert [f.result(timeout=LONG) for f in rest] == list(range(5))  # queued work still runs
-    for t in ex._threads:
-        t.join(LONG)
-        assert not t.is_alive()
+    join_all(ex._threads, LONG)
 
 
 def test_shutdown_cancel_futures(futures_mod):
@@ -489,9 +480,7 @@ def test_executor_collected_workers_leave(futures_mod):
     del ex
     gc.collect()
     assert ref() is None
-    for t in threads:
-        t.join(LONG)
-        assert not t.is_alive()
+    join_all(threads, LONG)
 
 
 @pytest.mark.skipif(threading.current_thread() is not threading.main_thread(), reason="needs the main thread")
@@ -499,7 +488,7 @@ def test_ctrl_c_in_shutdown_wait(futures_mod):
     gate = threading.Event()
     ex = futures_mod.ThreadPoolExecutor(1)
     f = ex.submit(gate.wait, LONG)
-    timer = sigint_after(0.2)
+    timer = interrupt_main_after(0.2)
     with pytest.raises(KeyboardInterrupt):
         ex.shutdown(wait=True)
     timer.join()
@@ -540,20 +529,16 @@ def test_fork(futures_mod):
         pytest.skip("no fork")
     with futures_mod.ThreadPoolExecutor(2) as ex:
         assert ex.submit(int, 1).result() == 1
-        pid = os.fork()
-        if pid == 0:
-            code = 1
-            try:
-                with futures_mod.ThreadPoolExecutor(2) as child_ex:
-                    fs = [child_ex.submit(pow, i, 2) for i in range(100)]
-                    ok = [f.result(timeout=LONG) for f in fs] == [i * i for i in range(100)]
-                f = futures_mod.Future()
-                threading.Timer(0.01, f.set_result, (7,)).start()
-                code = 0 if ok and f.result(timeout=LONG) == 7 else 2
-            finally:
-                os._exit(code)
-        _, status = os.waitpid(pid, 0)
-        assert os.waitstatus_to_exitcode(status) == 0
+
+        def child():
+            with futures_mod.ThreadPoolExecutor(2) as child_ex:
+                fs = [child_ex.submit(pow, i, 2) for i in range(100)]
+                ok = [f.result(timeout=LONG) for f in fs] == [i * i for i in range(100)]
+            f = futures_mod.Future()
+            threading.Timer(0.01, f.set_result, (7,)).start()
+            assert ok and f.result(timeout=LONG) == 7
+
+        run_in_fork(child)
         assert ex.submit(int, 2).result() == 2
 
 
@@ -715,7 +700,7 @@ def test_wait_bad_input(futures_mod):
 @pytest.mark.skipif(threading.current_thread() is not threading.main_thread(), reason="needs the main thread")
 def test_ctrl_c_in_wait(futures_mod):
     p = futures_mod.Future()
-    timer = sigint_after(0.2)
+    timer = interrupt_main_after(0.2)
     with pytest.raises(KeyboardInterrupt):
         futures_mod.wait([p])
     timer.join()
@@ -793,7 +778,7 @@ def test_as_completed_abandoned(futures_mod):
 @pytest.mark.skipif(threading.current_thread() is not threading.main_thread(), reason="needs the main thread")
 def test_ctrl_c_in_as_completed(futures_mod):
     p = futures_mod.Future()
-    timer = sigint_after(0.2)
+    timer = interrupt_main_after(0.2)
     with pytest.raises(KeyboardInterrupt):
         for _ in futures_mod.as_completed([p]):
             pass

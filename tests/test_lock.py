@@ -8,7 +8,7 @@ import weakref
 
 import pytest
 
-from helpers import SLACK, assert_interrupted, run_in_fork, start_thread, wait_until
+from helpers import SLACK, assert_interrupted, join_all, run_in_fork, start_thread, wait_until
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -334,6 +334,4 @@ def test_fork_while_threads_wait(threading_mod):
 
     run_in_fork(child)
     held.release()
-    for t in threads:
-        t.join(30)
-        assert not t.is_alive()
+    join_all(threads, 30)

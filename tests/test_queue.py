@@ -5,7 +5,6 @@ import heapq
 import os
 import pickle
 import queue as std_queue
-import signal
 import sys
 import threading
 import time
@@ -13,8 +12,9 @@ import weakref
 
 import pytest
 
+from helpers import SLACK, interrupt_main_after, run_in_fork, start_thread
+
 KINDS = ["Queue", "LifoQueue", "PriorityQueue"]
-SLACK = 2.0  # seconds a short wait may take on a loaded machine
 
 
 def is_stdlib(queue_mod):
@@ -24,20 +24,6 @@ def is_stdlib(queue_mod):
 def need_shutdown(queue_mod):
     if not hasattr(queue_mod.Queue, "shutdown"):
         pytest.skip("Queue.shutdown/ShutDown are new in Python 3.13; this stdlib has none to compare with")
-
-
-def start(target, *args):
-    t = threading.Thread(target=target, args=args, daemon=True)
-    t.start()
-    return t
-
-
-def wait_until(predicate, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        time.sleep(0.005)
 
 
 def blocked_in(q, thread, seconds=0.2):
@@ -140,7 +126,7 @@ def test_unfinished_tasks_reset_by_hand_releases_join(queue_mod):
     q = queue_mod.Queue()
     for i in range(3):
         q.put(i)
-    t = start(q.join)
+    t = start_thread(q.join)
     assert blocked_in(q, t)
     with q.mutex:
         q.queue.clear()
@@ -160,7 +146,7 @@ def test_put_blocks_on_full_until_get(queue_mod, kind):
     q.put(1)
     q.put(2)
     assert q.full()
-    t = start(q.put, 3)
+    t = start_thread(q.put, 3)
     assert blocked_in(q, t)
     assert q.qsize() == 2
     got = q.get()
@@ -174,7 +160,7 @@ def test_put_blocks_on_full_until_get(queue_mod, kind):
 def test_get_blocks_on_empty_until_put(queue_mod, kind):
     q = getattr(queue_mod, kind)()
     result = []
-    t = start(lambda: result.append(q.get()))
+    t = start_thread(lambda: result.append(q.get()))
     assert blocked_in(q, t)
     q.put("x")
     t.join(10)
@@ -185,7 +171,7 @@ def test_get_blocks_on_empty_until_put(queue_mod, kind):
 def test_many_getters_each_woken_once(queue_mod):
     q = queue_mod.Queue()
     results = []
-    threads = [start(lambda: results.append(q.get())) for _ in range(6)]
+    threads = [start_thread(lambda: results.append(q.get())) for _ in range(6)]
     time.sleep(0.2)
     for i in range(6):
         q.put(i)
@@ -249,7 +235,7 @@ def test_timed_get_racing_puts_loses_nothing(queue_mod):
                 got.append(x)
 
     done = threading.Event()
-    threads = [start(getter) for _ in range(3)]
+    threads = [start_thread(getter) for _ in range(3)]
     for i in range(3000):
         q.put(i)
         if i % 100 == 0:
@@ -281,7 +267,7 @@ def test_task_done_join_four_workers(queue_mod):
                 total[0] += x
             q.task_done()
 
-    workers = [start(worker) for _ in range(4)]
+    workers = [start_thread(worker) for _ in range(4)]
     for i in range(2000):
         q.put(i)
     q.join()
@@ -334,8 +320,8 @@ def test_8_producers_8_consumers_every_item_once(queue_mod):
                 return
             append(x)
 
-    cs = [start(consume, c) for c in range(consumers)]
-    ps = [start(produce, p) for p in range(producers)]
+    cs = [start_thread(consume, c) for c in range(consumers)]
+    ps = [start_thread(produce, p) for p in range(producers)]
     for t in ps:
         t.join(240)
     for _ in cs:
@@ -466,7 +452,7 @@ def test_lt_releasing_the_gil_keeps_the_heap_consistent(queue_mod):
         for i in range(150):
             q.put(Slow(base + i))
 
-    threads = [start(producer, k * 1000) for k in range(4)]
+    threads = [start_thread(producer, k * 1000) for k in range(4)]
     for t in threads:
         t.join(60)
     out = [q.get().v for _ in range(600)]
@@ -514,8 +500,8 @@ def test_shutdown_wakes_blocked_getters_and_putters(queue_mod):
         except queue_mod.ShutDown:
             outcomes.append("ShutDown")
 
-    threads = [start(call, empty.get) for _ in range(3)] + [start(call, full.put, 1) for _ in range(3)]
-    threads += [start(call, empty.get, True, 30)]
+    threads = [start_thread(call, empty.get) for _ in range(3)] + [start_thread(call, full.put, 1) for _ in range(3)]
+    threads += [start_thread(call, empty.get, True, 30)]
     time.sleep(0.3)
     empty.shutdown()
     full.shutdown()
@@ -532,7 +518,7 @@ def test_shutdown_immediate_drains_and_releases_join(queue_mod):
     for i in range(5):
         q.put(i)
     q.get()  # one taken, its task not done
-    joiner = start(q.join)
+    joiner = start_thread(q.join)
     assert blocked_in(q, joiner)
     q.shutdown(immediate=True)
     assert q.qsize() == 0
@@ -559,7 +545,7 @@ def test_shutdown_immediate_wakes_getter(queue_mod):
         except queue_mod.ShutDown:
             outcome.append("ShutDown")
 
-    t = start(getter)
+    t = start_thread(getter)
     assert blocked_in(q, t)
     q.shutdown(True)
     t.join(10)
@@ -567,12 +553,6 @@ def test_shutdown_immediate_wakes_getter(queue_mod):
 
 
 # ---------------------------------------------------------------- Ctrl-C
-
-
-def _interrupt_after(seconds):
-    t = threading.Timer(seconds, os.kill, (os.getpid(), signal.SIGINT))
-    t.start()
-    return t
 
 
 @pytest.mark.timeout(60)
@@ -583,7 +563,7 @@ def test_ctrl_c_while_blocked(queue_mod, op):
         q.put(0)
     elif op == "join":
         q.put(0)
-    timer = _interrupt_after(0.2)
+    timer = interrupt_main_after(0.2)
     t0 = time.monotonic()
     with pytest.raises(KeyboardInterrupt):
         if op == "get":
@@ -608,7 +588,7 @@ def test_ctrl_c_while_blocked(queue_mod, op):
 @pytest.mark.timeout(60)
 def test_ctrl_c_during_timed_get(queue_mod):
     q = queue_mod.Queue()
-    timer = _interrupt_after(0.2)
+    timer = interrupt_main_after(0.2)
     with pytest.raises(KeyboardInterrupt):
         q.get(timeout=30)
     timer.join()
@@ -627,28 +607,23 @@ def test_fork_while_threads_wait(queue_mod):
     full = queue_mod.Queue(1)
     full.put("x")
     results = []
-    getters = [start(lambda: results.append(q.get())) for _ in range(2)]
-    putter = start(full.put, "y")
+    getters = [start_thread(lambda: results.append(q.get())) for _ in range(2)]
+    putter = start_thread(full.put, "y")
     time.sleep(0.5)  # all three blocked, not holding any lock, when we fork
-    pid = os.fork()
-    if pid == 0:
-        code = 1
+    def child():
+        q.put(1)
+        q.put(2)
+        ok = q.get(timeout=5) == 1 and q.get(timeout=5) == 2
         try:
-            q.put(1)
-            q.put(2)
-            ok = q.get(timeout=5) == 1 and q.get(timeout=5) == 2
-            try:
-                q.get(timeout=0.05)
-                ok = False
-            except queue_mod.Empty:
-                pass
-            ok = ok and full.get(timeout=5) == "x" and full.qsize() == 0
-            full.put("z", timeout=5)
-            code = 0 if ok else 2
-        finally:
-            os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+            q.get(timeout=0.05)
+            ok = False
+        except queue_mod.Empty:
+            pass
+        ok = ok and full.get(timeout=5) == "x" and full.qsize() == 0
+        full.put("z", timeout=5)
+        assert ok
+
+    run_in_fork(child)
     q.put("a")
     q.put("b")
     assert full.get(timeout=5) == "x"
@@ -844,7 +819,7 @@ def test_exception_in_overridden_put_get_leaves_queue_usable(queue_mod):
     assert q.get() == 1
     # a blocked getter is still woken by the next put
     out = []
-    t = start(lambda: out.append(q.get()))
+    t = start_thread(lambda: out.append(q.get()))
     time.sleep(0.1)
     q.put(3)
     t.join(10)
@@ -852,7 +827,7 @@ def test_exception_in_overridden_put_get_leaves_queue_usable(queue_mod):
     # a put blocked on a full queue is still released by a get
     q.put(4)
     q.put(5)
-    t = start(q.put, 6)
+    t = start_thread(q.put, 6)
     assert blocked_in(q, t)
     assert q.get() == 4
     t.join(10)
@@ -868,8 +843,8 @@ def test_mutex_held_blocks_other_threads(queue_mod):
     q.put(0)
     done = []
     with q.mutex:
-        t1 = start(lambda: done.append(q.put(1)))
-        t2 = start(lambda: done.append(q.get()))
+        t1 = start_thread(lambda: done.append(q.put(1)))
+        t2 = start_thread(lambda: done.append(q.get()))
         time.sleep(0.2)
         assert done == [] and t1.is_alive() and t2.is_alive()
         assert len(q.queue) == 1  # nothing moved while we hold the mutex
@@ -1010,7 +985,7 @@ def test_simple_queue(queue_mod):
         q.get(timeout=0.1)
     assert 0.09 <= time.monotonic() - t0 < 0.1 + SLACK
     out = []
-    t = start(lambda: out.append(q.get()))
+    t = start_thread(lambda: out.append(q.get()))
     assert blocked_in(q, t)
     q.put("w", block=False, timeout=123)  # block/timeout accepted and ignored
     t.join(10)
@@ -1034,7 +1009,7 @@ def test_simple_queue_reentrant_put_from_del(queue_mod):
 @pytest.mark.timeout(60)
 def test_simple_queue_ctrl_c(queue_mod):
     q = queue_mod.SimpleQueue()
-    timer = _interrupt_after(0.2)
+    timer = interrupt_main_after(0.2)
     with pytest.raises(KeyboardInterrupt):
         q.get()
     timer.join()
@@ -1055,8 +1030,8 @@ def test_simple_queue_many_threads(queue_mod):
             with lock:
                 got.append(x)
 
-    cs = [start(consume) for _ in range(4)]
-    ps = [start(lambda k=k: [q.put(i) for i in range(k, n, 4)]) for k in range(4)]
+    cs = [start_thread(consume) for _ in range(4)]
+    ps = [start_thread(lambda k=k: [q.put(i) for i in range(k, n, 4)]) for k in range(4)]
     for t in ps:
         t.join(60)
     for _ in cs:

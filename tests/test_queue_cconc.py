@@ -2,7 +2,6 @@
 deadlock on, and details of the q.queue view. (The differential tests are in
 test_queue.py.)"""
 import gc
-import os
 import signal
 import threading
 import time
@@ -10,15 +9,11 @@ import weakref
 
 import pytest
 
+from helpers import interrupt_main_after, start_thread
+
 import cconc.queue as cq
 
 KINDS = [cq.Queue, cq.LifoQueue, cq.PriorityQueue]
-
-
-def start(target, *args):
-    t = threading.Thread(target=target, args=args, daemon=True)
-    t.start()
-    return t
 
 
 # ---------------------------------------------------------------- put_many
@@ -79,7 +74,7 @@ def test_put_many_larger_than_maxsize_streams_through():
         while len(got) < 100:
             got.extend(q.get_many(3))
 
-    t = start(consumer)
+    t = start_thread(consumer)
     q.put_many(range(100))
     t.join(10)
     assert got == list(range(100))
@@ -96,8 +91,7 @@ def test_put_many_after_shutdown():
 @pytest.mark.timeout(60)
 def test_put_many_ctrl_c_reports_put_count():
     q = cq.Queue(2)
-    timer = threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGINT))
-    timer.start()
+    timer = interrupt_main_after(0.2)
     with pytest.raises(KeyboardInterrupt) as info:
         q.put_many(range(5))
     timer.join()
@@ -137,7 +131,7 @@ def test_put_many_list_mutated_meanwhile_is_safe():
 def test_get_many_blocks_until_one_item():
     q = cq.Queue()
     out = []
-    t = start(lambda: out.append(q.get_many(10)))
+    t = start_thread(lambda: out.append(q.get_many(10)))
     time.sleep(0.2)
     assert t.is_alive()
     q.put("only")
@@ -178,7 +172,7 @@ def test_get_many_after_shutdown_drains_then_raises():
 def test_get_many_releases_blocked_putters():
     q = cq.Queue(3)
     q.put_many([0, 1, 2])
-    threads = [start(q.put, i) for i in range(3, 6)]
+    threads = [start_thread(q.put, i) for i in range(3, 6)]
     time.sleep(0.2)
     assert q.get_many(3) == [0, 1, 2]
     for t in threads:
@@ -224,8 +218,8 @@ def test_8x8_one_million_items_batched():
             except cq.ShutDown:  # shut down and drained
                 return
 
-    cs = [start(consume, c) for c in range(consumers)]
-    ps = [start(produce, p) for p in range(producers)]
+    cs = [start_thread(consume, c) for c in range(consumers)]
+    ps = [start_thread(produce, p) for p in range(producers)]
     for t in ps:
         t.join(240)
     q.shutdown()
@@ -245,7 +239,7 @@ def test_simple_queue_batches_across_threads():
         while len(got) < n:
             got.extend(q.get_many(1000))
 
-    t = start(consume)
+    t = start_thread(consume)
     for i in range(0, n, 500):
         q.put_many(range(i, i + 500))
     t.join(60)
@@ -325,7 +319,7 @@ def test_view_details():
 def test_view_append_wakes_getter_and_clear_wakes_putter():
     q = cq.Queue(1)
     out = []
-    t = start(lambda: out.append(q.get()))
+    t = start_thread(lambda: out.append(q.get()))
     time.sleep(0.1)
     with q.mutex:
         q.queue.append("raw")
@@ -333,7 +327,7 @@ def test_view_append_wakes_getter_and_clear_wakes_putter():
     t.join(10)
     assert out == ["raw"] and q.unfinished_tasks == 0
     q.put(1)
-    t = start(q.put, 2)
+    t = start_thread(q.put, 2)
     time.sleep(0.1)
     with q.mutex:
         q.queue.clear()
@@ -370,7 +364,7 @@ def test_view_keeps_queue_alive_and_is_collected():
 def test_maxsize_change_releases_putters():
     q = cq.Queue(1)
     q.put(0)
-    t = start(q.put, 1)
+    t = start_thread(q.put, 1)
     time.sleep(0.1)
     q.maxsize = 2
     t.join(10)
@@ -421,7 +415,7 @@ def test_wake_up_passed_on_when_interrupted_after_being_woken(cls):
     try:
         main = threading.get_ident()
         # the other getter queues up behind the main thread
-        timer = threading.Timer(0.2, lambda: start(lambda: out.append(q.get(timeout=30))))
+        timer = threading.Timer(0.2, lambda: start_thread(lambda: out.append(q.get(timeout=30))))
         timer.start()
         kill = threading.Timer(0.5, signal.pthread_kill, (main, signal.SIGUSR1))
         kill.start()
@@ -454,7 +448,7 @@ def test_slot_passed_on_when_putter_interrupted_after_being_woken(cls):
     old = signal.signal(signal.SIGUSR1, handler)
     try:
         other = []
-        timer = threading.Timer(0.2, lambda: other.append(start(q.put, "c")))
+        timer = threading.Timer(0.2, lambda: other.append(start_thread(q.put, "c")))
         timer.start()
         kill = threading.Timer(0.5, signal.pthread_kill, (threading.get_ident(), signal.SIGUSR1))
         kill.start()

@@ -4,6 +4,7 @@ import asyncio
 import collections.abc
 import errno
 import gc
+import itertools
 import os
 import resource
 import select
@@ -13,11 +14,11 @@ import socket
 import sys
 import threading
 import time
-import tracemalloc
 
 import pytest
 
 import cconc.selectors as cc_selectors
+from helpers import assert_no_memory_growth, interrupt_main_after, run_in_fork, start_threads
 
 CLASS_NAMES = [n for n in ("SelectSelector", "PollSelector", "EpollSelector", "KqueueSelector", "DefaultSelector")
                if hasattr(std_selectors, n) and hasattr(cc_selectors, n)]
@@ -556,8 +557,7 @@ def test_signal_handler_that_returns_retries(selectors_mod, sel, pair):
 def test_signal_handler_that_raises(selectors_mod, sel, pair):
     a, b = pair
     sel.register(a, selectors_mod.EVENT_READ)
-    timer = threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGINT))
-    timer.start()
+    timer = interrupt_main_after(0.2)
     t0 = time.monotonic()
     with pytest.raises(KeyboardInterrupt):
         sel.select(30)
@@ -651,9 +651,7 @@ def test_two_threads_select_concurrently(selectors_mod, sel_cls, pair):
     a, b = pair
     sel.register(a, R)
     results = []
-    threads = [threading.Thread(target=lambda: results.append(sel.select(5))) for _ in range(2)]
-    for t in threads:
-        t.start()
+    threads = start_threads(threading, lambda: results.append(sel.select(5)), 2)
     time.sleep(0.1)
     b.send(b"x")
     for t in threads:
@@ -681,9 +679,7 @@ def test_churn_while_selecting(selectors_mod, sel_cls):
 
     # poll objects refuse concurrent poll() in the stdlib: one selecting thread there
     nthreads = 1 if backend(sel_cls) == "PollSelector" else 2
-    threads = [threading.Thread(target=selecting) for _ in range(nthreads)]
-    for t in threads:
-        t.start()
+    threads = start_threads(threading, selecting, nthreads)
     try:
         deadline = time.monotonic() + 0.6
         rounds = 0
@@ -717,21 +713,15 @@ def test_fork(selectors_mod, sel_cls):
     a, b = socket.socketpair()
     sel = sel_cls()
     sel.register(a, R, "a")
-    pid = os.fork()
-    if pid == 0:
-        code = 1
-        try:
-            b.send(b"x")
-            ready = sel.select(5)
-            c, d = socket.socketpair()
-            sel.register(c, R)
-            d.send(b"y")
-            if [k.data for k, ev in ready] == ["a"] and len(sel.select(5)) == 2:
-                code = 0
-        finally:
-            os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0
+    def child():
+        b.send(b"x")
+        ready = sel.select(5)
+        c, d = socket.socketpair()
+        sel.register(c, R)
+        d.send(b"y")
+        assert [k.data for k, ev in ready] == ["a"] and len(sel.select(5)) == 2
+
+    run_in_fork(child)
     assert sel.get_key(a).data == "a"
     sel.close()
     a.close()
@@ -899,30 +889,22 @@ def test_no_leak(selectors_mod, sel, pair):
     a, b = pair
     b.send(b"x")
 
-    def work(n):
-        for i in range(n):
-            sel.register(a, R, [i])
-            sel.modify(a, R | W, (i,))
-            sel.modify(a, R | W, str(i))
-            sel.select(0)
-            sel.get_key(a)
-            sel.unregister(a)
-            try:
-                sel.register(a, 0)
-            except ValueError:
-                pass
+    counter = itertools.count()
 
-    work(2000)
-    gc.collect()
-    tracemalloc.start()
-    try:
-        before = tracemalloc.get_traced_memory()[0]
-        work(20000)
-        gc.collect()
-        grown = tracemalloc.get_traced_memory()[0] - before
-    finally:
-        tracemalloc.stop()
-    assert grown < 200_000
+    def work():
+        i = next(counter)
+        sel.register(a, R, [i])
+        sel.modify(a, R | W, (i,))
+        sel.modify(a, R | W, str(i))
+        sel.select(0)
+        sel.get_key(a)
+        sel.unregister(a)
+        try:
+            sel.register(a, 0)
+        except ValueError:
+            pass
+
+    assert_no_memory_growth(work, repeat=20000, limit=200_000)
 
 
 # -------------------------------------------------------------- asyncio

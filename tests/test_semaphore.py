@@ -3,22 +3,15 @@ import os
 import signal
 import threading as std_threading
 import time
-import tracemalloc
 import warnings
 
 import pytest
 
+from helpers import assert_no_memory_growth, interrupt_main_after, join_all, run_in_fork, start_threads, wait_until
+
 pytestmark = pytest.mark.timeout(60)
 
 KINDS = ["Semaphore", "BoundedSemaphore"]
-
-
-def wait_until(predicate, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        time.sleep(0.005)
 
 
 def test_types(threading_mod):
@@ -98,9 +91,7 @@ def test_release_n_wakes_n_waiters(threading_mod, kind):
     for _ in range(5):
         sem.acquire()
     got = []
-    threads = [threading_mod.Thread(target=lambda: got.append(sem.acquire(timeout=20))) for _ in range(5)]
-    for t in threads:
-        t.start()
+    threads = start_threads(threading_mod, lambda: got.append(sem.acquire(timeout=20)), 5)
     time.sleep(0.1)
     sem.release(3)
     wait_until(lambda: len(got) == 3)
@@ -133,12 +124,8 @@ def test_limits_concurrency(threading_mod, kind):
                 with guard:
                     holders[0] -= 1
 
-    threads = [threading_mod.Thread(target=worker) for _ in range(16)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-        assert not t.is_alive()
+    threads = start_threads(threading_mod, worker, 16)
+    join_all(threads, 60)
     assert 1 <= most[0] <= k
     assert sem._value == k
 
@@ -159,9 +146,7 @@ def test_timeouts_racing_releases_lose_no_unit(threading_mod, kind):
                 with lock:
                     taken[0] += 1
 
-    threads = [threading_mod.Thread(target=consumer) for _ in range(4)]
-    for t in threads:
-        t.start()
+    threads = start_threads(threading_mod, consumer, 4)
     for _ in range(n_items):
         sem.release()
     wait_until(lambda: taken[0] + sem._value == n_items and sem._value == 0, 30)
@@ -177,8 +162,7 @@ def test_ctrl_c_interrupts_acquire(threading_mod, kind):
     sem = getattr(threading_mod, kind)(0) if kind == "Semaphore" else getattr(threading_mod, kind)(1)
     if kind == "BoundedSemaphore":
         sem.acquire()
-    timer = std_threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGINT))
-    timer.start()
+    timer = interrupt_main_after(0.2)
     try:
         with pytest.raises(KeyboardInterrupt):
             sem.acquire()
@@ -194,24 +178,16 @@ def test_ctrl_c_interrupts_acquire(threading_mod, kind):
 def test_fork_while_threads_wait(threading_mod):
     sem = threading_mod.Semaphore(0)
     got = []
-    threads = [threading_mod.Thread(target=lambda: got.append(sem.acquire(timeout=20))) for _ in range(3)]
-    for t in threads:
-        t.start()
+    threads = start_threads(threading_mod, lambda: got.append(sem.acquire(timeout=20)), 3)
     time.sleep(0.1)
+    def child():
+        # The parent's waiters do not exist here: a release must stay in the value.
+        sem.release(2)
+        assert sem._value == 2 and sem.acquire(False) and sem.acquire(False) and not sem.acquire(False)
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
-        pid = os.fork()
-    if pid == 0:
-        code = 1
-        try:
-            # The parent's waiters do not exist here: a release must stay in the value.
-            sem.release(2)
-            ok = sem._value == 2 and sem.acquire(False) and sem.acquire(False) and not sem.acquire(False)
-            code = 0 if ok else 3
-        finally:
-            os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0
+        run_in_fork(child)
     sem.release(3)
     for t in threads:
         t.join(30)
@@ -264,24 +240,15 @@ def test_repeat_does_not_leak(threading_mod):
     sem = threading_mod.Semaphore(1)
     bsem = threading_mod.BoundedSemaphore(1)
 
-    def cycle(n):
-        for _ in range(n):
-            with sem:
-                sem.acquire(timeout=0)
-            bsem.acquire()
-            try:
-                bsem.release(2)
-            except ValueError:
-                pass
-            bsem.release()
-            threading_mod.Semaphore(3)
+    def cycle():
+        with sem:
+            sem.acquire(timeout=0)
+        bsem.acquire()
+        try:
+            bsem.release(2)
+        except ValueError:
+            pass
+        bsem.release()
+        threading_mod.Semaphore(3)
 
-    cycle(2000)
-    tracemalloc.start()
-    try:
-        before = tracemalloc.get_traced_memory()[0]
-        cycle(20000)
-        after = tracemalloc.get_traced_memory()[0]
-    finally:
-        tracemalloc.stop()
-    assert after - before < 200_000
+    assert_no_memory_growth(cycle, repeat=20000, limit=200_000)

@@ -10,6 +10,8 @@ import warnings
 
 import pytest
 
+from helpers import assert_no_memory_growth, join_all, run_in_fork, start_threads
+
 pytestmark = pytest.mark.timeout(60)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -193,9 +195,7 @@ def test_many_concurrent_threads(threading_mod):
             idents.add(threading_mod.get_ident())
         barrier.wait(30)
 
-    threads = [threading_mod.Thread(target=body) for _ in range(20)]
-    for t in threads:
-        t.start()
+    threads = start_threads(threading_mod, body, 20)
     for t in threads:
         t.join(30)
     assert len(idents) == 20
@@ -292,24 +292,19 @@ def test_fork_after_threads_ran(threading_mod):
         t.join()
     waiting = threading_mod.Thread(target=time.sleep, args=(0.5,))
     waiting.start()
+    def child():
+        out = []
+        ts = [threading_mod.Thread(target=out.append, args=(i,)) for i in range(5)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(10)
+        alive = [t for t in threading_mod.enumerate() if t is not threading_mod.main_thread()]
+        assert sorted(out) == list(range(5)) and not alive
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
-        pid = os.fork()
-    if pid == 0:
-        code = 1
-        try:
-            out = []
-            ts = [threading_mod.Thread(target=out.append, args=(i,)) for i in range(5)]
-            for t in ts:
-                t.start()
-            for t in ts:
-                t.join(10)
-            alive = [t for t in threading_mod.enumerate() if t is not threading_mod.main_thread()]
-            code = 0 if sorted(out) == list(range(5)) and not alive else 3
-        finally:
-            os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0
+        run_in_fork(child)
     waiting.join(30)
 
 
@@ -327,23 +322,12 @@ def test_custom_stack_size(threading_mod):
 
 
 def test_repeat_start_join_does_not_leak(threading_mod):
-    import tracemalloc
+    def cycle():
+        t = threading_mod.Thread(target=lambda: None)
+        t.start()
+        t.join()
 
-    def cycle(n):
-        for _ in range(n):
-            t = threading_mod.Thread(target=lambda: None)
-            t.start()
-            t.join()
-
-    cycle(200)
-    tracemalloc.start()
-    try:
-        before = tracemalloc.get_traced_memory()[0]
-        cycle(2000)
-        after = tracemalloc.get_traced_memory()[0]
-    finally:
-        tracemalloc.stop()
-    assert after - before < 300_000
+    assert_no_memory_growth(cycle, repeat=2000, limit=300_000)
 
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/stat") or not hasattr(os, "fork"), reason="Linux /proc")
@@ -445,9 +429,7 @@ def test_threads_starting_threads_run_each_once(threading_mod):
     starters = [threading_mod.Thread(target=starter, args=(i,)) for i in range(6)]
     for t in starters:
         t.start()
-    for t in starters:
-        t.join(60)
-        assert not t.is_alive()
+    join_all(starters, 60)
     assert sorted(runs) == [(i, j) for i in range(6) for j in range(60)]
 
 

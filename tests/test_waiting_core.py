@@ -1,13 +1,11 @@
 """The waiting core (src/park.c) through the primitives built on it: wake-ups
 racing timeouts and signals, waiters leaving from the middle of a list, FIFO."""
-import os
 import signal
-import threading as std_threading
 import time
 
 import pytest
 
-from helpers import start_thread, wait_until
+from helpers import interrupt_main_after, start_thread, wait_until
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -79,8 +77,7 @@ def test_handler_that_wakes_the_waiter_then_raises(threading_mod):
 
     old = signal.signal(signal.SIGINT, handler)
     try:
-        timer = std_threading.Timer(0.1, os.kill, (os.getpid(), signal.SIGINT))
-        timer.start()
+        timer = interrupt_main_after(0.1)
         try:
             lock.acquire(timeout=30)
         except KeyboardInterrupt:
@@ -105,7 +102,7 @@ def test_event_handler_sets_then_raises(threading_mod):
 
     old = signal.signal(signal.SIGINT, handler)
     try:
-        std_threading.Timer(0.1, os.kill, (os.getpid(), signal.SIGINT)).start()
+        interrupt_main_after(0.1)
         with pytest.raises(KeyboardInterrupt):
             e.wait(30)
     finally:
