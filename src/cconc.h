@@ -166,8 +166,11 @@ typedef struct cc_parker cc_parker;
 
 enum { CC_WAITING = 0, CC_WOKEN = 1, CC_UNLINKED = 2 };
 
+typedef struct cc_waitlist cc_waitlist;
+
 typedef struct cc_waiter {
     struct cc_waiter *prev, *next;
+    cc_waitlist *list;  /* the list it is linked in, while CC_WAITING */
     cc_parker *parker;
     int state;
     /* Free for the primitive: what the waker hands over (an item, a count...). */
@@ -175,11 +178,11 @@ typedef struct cc_waiter {
     Py_ssize_t handoff_n;
 } cc_waiter;
 
-typedef struct {
+struct cc_waitlist {
     cc_waiter *head, *tail;
     Py_ssize_t count;
     uint64_t epoch;
-} cc_waitlist;
+};
 
 void cc_waitlist_init(cc_waitlist *wl);
 Py_ssize_t cc_waitlist_len(cc_waitlist *wl);
@@ -189,6 +192,10 @@ void cc_waitlist_append(cc_waitlist *wl, cc_waiter *w);
 void cc_waitlist_unlink(cc_waitlist *wl, cc_waiter *w);
 /* Unlink and return the oldest waiter, or NULL. */
 cc_waiter *cc_waitlist_pop(cc_waitlist *wl);
+/* Link an unlinked (popped) waiter at the tail of another list without waking
+ * it: it keeps sleeping, and whoever wakes it from there hands it over what
+ * that list's owner gives (Condition.notify moves waiters onto its lock). */
+void cc_waiter_requeue(cc_waiter *w, cc_waitlist *to);
 /* Mark an unlinked waiter woken and post its thread's parker. */
 void cc_waiter_wake(cc_waiter *w);
 /* Pop and wake up to n waiters (n < 0: all); returns how many were woken. */
@@ -201,7 +208,7 @@ Py_ssize_t cc_waitlist_wake(cc_waitlist *wl, Py_ssize_t n);
 /*
  * Sleep until woken, the deadline, or a signal handler raising. Called with
  * the GIL held and `w` linked in `wl`; always returns with the GIL held and
- * `w` unlinked. A waiter that is woken as its deadline passes reports
+ * `w` unlinked (from whichever list it was requeued to meanwhile). A waiter that is woken as its deadline passes reports
  * CC_PARK_WOKEN: no wake-up is lost. On CC_PARK_ERROR (exception set,
  * e.g. KeyboardInterrupt) w->state may still be CC_WOKEN: whatever the waker
  * handed over must then be given back by the caller.
@@ -252,5 +259,10 @@ void cc_lock_release_save(PyObject *lock, int kind, cc_lock_saved *saved);
 /* Re-take the lock and restore the saved recursion. Always returns holding
  * the lock; -1 when a signal handler raised meanwhile (exception set). */
 int cc_lock_acquire_restore(PyObject *lock, int kind, const cc_lock_saved *saved);
+/* The lock's own waiter list, where Condition.notify moves the waiters it
+ * wakes: the lock's release then hands the lock straight to them. */
+cc_waitlist *cc_lock_waitlist(PyObject *lock, int kind);
+/* Restore the saved recursion of a lock that was handed to the caller. */
+void cc_lock_restore_handed(PyObject *lock, int kind, const cc_lock_saved *saved);
 
 #endif /* CCONC_H */

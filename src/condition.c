@@ -104,11 +104,19 @@ static void chain_exception(PyObject *type, PyObject *value, PyObject *tb)
     PyErr_Restore(t2, v2, tb2);
 }
 
+/* The handoff of a fast-path waiter that notify() moved onto the lock's own
+ * waiter list ("wait morphing"): the lock's release hands the lock straight
+ * to it, so a notified thread wakes once, owning the lock, instead of waking
+ * only to find the lock still held by its notifier and sleeping again. */
+static char moved_to_lock;
+
+static int was_notified(cc_waiter *w) { return w->handoff == &moved_to_lock || w->state == CC_WOKEN; }
+
 /* A waiter that was notified but cannot report it (a signal handler raised,
  * re-taking the lock failed) gives the notification to the next waiter. */
 static void pass_notification_on(ConditionObject *self, cc_waiter *w)
 {
-    if (w->state == CC_WOKEN)
+    if (was_notified(w))
         cc_waitlist_wake(&self->waiters, 1);
 }
 
@@ -123,12 +131,18 @@ static int cond_wait_fast(ConditionObject *self, cc_deadline deadline)
     cc_lock_saved saved;
     /* Linked before the lock is released, so no notify can slip in between. */
     cc_waitlist_append(&self->waiters, &w);
+    w.handoff = NULL;
+    w.handoff_n = (Py_ssize_t)PyThread_get_thread_ident();  /* an RLock handed over names us */
     cc_lock_release_save(lock, kind, &saved);
     int r = cc_park(&self->waiters, &w, deadline);
     PyObject *type = NULL, *value = NULL, *tb = NULL;
     if (r == CC_PARK_ERROR)
         PyErr_Fetch(&type, &value, &tb);
-    int restored = cc_lock_acquire_restore(lock, kind, &saved);
+    int restored = 0;
+    if (w.handoff == &moved_to_lock && w.state == CC_WOKEN)
+        cc_lock_restore_handed(lock, kind, &saved);
+    else
+        restored = cc_lock_acquire_restore(lock, kind, &saved);
     Py_DECREF(lock);
     if (r == CC_PARK_ERROR || restored < 0) {
         pass_notification_on(self, &w);
@@ -140,7 +154,7 @@ static int cond_wait_fast(ConditionObject *self, cc_deadline deadline)
         }
         return -1;
     }
-    return r == CC_PARK_WOKEN;
+    return was_notified(&w);  /* notified as the deadline passed still counts */
 }
 
 static int cond_wait_generic(ConditionObject *self, cc_deadline deadline)
@@ -313,6 +327,22 @@ static int notify_count(PyObject *n, Py_ssize_t *count)
     return -1;
 }
 
+/* Wake up to n waiters (n < 0: all), the oldest first. Over a cconc lock,
+ * which the notifier holds, they move onto the lock's list (see moved_to_lock). */
+static void cond_notify_n(ConditionObject *self, Py_ssize_t n)
+{
+    if (self->kind == CC_LOCK_OTHER) {
+        cc_waitlist_wake(&self->waiters, n);
+        return;
+    }
+    cc_waitlist *lock_waiters = cc_lock_waitlist(self->lock, self->kind);
+    cc_waiter *w;
+    for (Py_ssize_t moved = 0; (n < 0 || moved < n) && (w = cc_waitlist_pop(&self->waiters)); moved++) {
+        w->handoff = &moved_to_lock;
+        cc_waiter_requeue(w, lock_waiters);
+    }
+}
+
 static int cond_check_owned_for_notify(ConditionObject *self)
 {
     if (cond_check_init(self) < 0)
@@ -340,7 +370,7 @@ static PyObject *cond_notify(ConditionObject *self, PyObject *const *args, Py_ss
     Py_ssize_t count = 1;
     if (n && notify_count(n, &count) < 0)
         return NULL;
-    cc_waitlist_wake(&self->waiters, count);
+    cond_notify_n(self, count);
     Py_RETURN_NONE;
 }
 
@@ -348,7 +378,7 @@ static PyObject *cond_notify_all(ConditionObject *self, PyObject *Py_UNUSED(igno
 {
     if (cond_check_owned_for_notify(self) < 0)
         return NULL;
-    cc_waitlist_wake(&self->waiters, -1);
+    cond_notify_n(self, -1);
     Py_RETURN_NONE;
 }
 

@@ -428,11 +428,26 @@ void cc_lock_release_save(PyObject *lock, int kind, cc_lock_saved *saved)
 
 /* Like RLock._acquire_restore: the lock is always re-held on return, even
  * when a signal handler raises meanwhile (the exception is raised after). */
+cc_waitlist *cc_lock_waitlist(PyObject *lock, int kind)
+{
+    return kind == CC_LOCK_PLAIN ? &((LockObject *)lock)->waiters : &((RLockObject *)lock)->waiters;
+}
+
+void cc_lock_restore_handed(PyObject *lock, int kind, const cc_lock_saved *saved)
+{
+    if (kind == CC_LOCK_PLAIN) {
+        ((LockObject *)lock)->locked = 1;
+    }
+    else {
+        ((RLockObject *)lock)->owner = PyThread_get_thread_ident();
+        ((RLockObject *)lock)->count = saved->count;
+    }
+}
+
 int cc_lock_acquire_restore(PyObject *lock, int kind, const cc_lock_saved *saved)
 {
     PyObject *exc_type = NULL, *exc = NULL, *tb = NULL;
-    cc_waitlist *wl = kind == CC_LOCK_PLAIN ? &((LockObject *)lock)->waiters
-                                            : &((RLockObject *)lock)->waiters;
+    cc_waitlist *wl = cc_lock_waitlist(lock, kind);
     unsigned long me = PyThread_get_thread_ident();
     for (;;) {
         int busy = kind == CC_LOCK_PLAIN ? ((LockObject *)lock)->locked
@@ -452,13 +467,7 @@ int cc_lock_acquire_restore(PyObject *lock, int kind, const cc_lock_saved *saved
         if (w.state == CC_WOKEN)
             break;  /* handed over to us */
     }
-    if (kind == CC_LOCK_PLAIN) {
-        ((LockObject *)lock)->locked = 1;
-    }
-    else {
-        ((RLockObject *)lock)->owner = me;
-        ((RLockObject *)lock)->count = saved->count;
-    }
+    cc_lock_restore_handed(lock, kind, saved);
     if (exc_type) {
         PyErr_Restore(exc_type, exc, tb);
         return -1;

@@ -355,11 +355,19 @@ Py_ssize_t cc_waitlist_len(cc_waitlist *wl)
     return wl->count;
 }
 
+static void link_at_tail(cc_waitlist *wl, cc_waiter *w);
+
 void cc_waitlist_append(cc_waitlist *wl, cc_waiter *w)
 {
     waitlist_refresh(wl);
     w->parker = parker_self();
+    link_at_tail(wl, w);
+}
+
+static void link_at_tail(cc_waitlist *wl, cc_waiter *w)
+{
     w->state = CC_WAITING;
+    w->list = wl;
     w->next = NULL;
     w->prev = wl->tail;
     if (wl->tail)
@@ -384,8 +392,15 @@ void cc_waitlist_unlink(cc_waitlist *wl, cc_waiter *w)
     else
         wl->tail = w->prev;
     w->prev = w->next = NULL;
+    w->list = NULL;
     w->state = CC_UNLINKED;
     wl->count--;
+}
+
+void cc_waiter_requeue(cc_waiter *w, cc_waitlist *to)
+{
+    waitlist_refresh(to);
+    link_at_tail(to, w);
 }
 
 cc_waiter *cc_waitlist_pop(cc_waitlist *wl)
@@ -414,6 +429,13 @@ Py_ssize_t cc_waitlist_wake(cc_waitlist *wl, Py_ssize_t n)
     return woken;
 }
 
+/* From whichever list the waiter is in now: cc_waiter_requeue may have moved it. */
+static void unlink_self(cc_waiter *w)
+{
+    if (w->state == CC_WAITING)
+        cc_waitlist_unlink(w->list, w);
+}
+
 int cc_park(cc_waitlist *wl, cc_waiter *w, cc_deadline deadline)
 {
     for (;;) {
@@ -424,7 +446,7 @@ int cc_park(cc_waitlist *wl, cc_waiter *w, cc_deadline deadline)
             return CC_PARK_WOKEN;
         }
         if (deadline != CC_FOREVER && cc_monotonic_ns() >= deadline) {
-            cc_waitlist_unlink(wl, w);
+            unlink_self(w);
             return CC_PARK_TIMEOUT;
         }
         int r;
@@ -437,7 +459,7 @@ int cc_park(cc_waitlist *wl, cc_waiter *w, cc_deadline deadline)
             if (w->state == CC_WOKEN)
                 parker_reset(w->parker);
             else
-                cc_waitlist_unlink(wl, w);
+                unlink_self(w);
             return CC_PARK_ERROR;
         }
     }

@@ -8,7 +8,15 @@ import warnings
 
 import pytest
 
-from helpers import assert_no_memory_growth, interrupt_main_after, join_all, run_in_fork, start_threads, wait_until
+from helpers import (
+    assert_no_memory_growth,
+    interrupt_main_after,
+    join_all,
+    run_in_fork,
+    start_thread,
+    start_threads,
+    wait_until,
+)
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -509,3 +517,58 @@ def test_subclass_wait_is_used_by_wait_for(threading_mod):
         assert cond.wait_for(lambda: flag, None) == [1]
     t.join()
     assert calls and all(c is None for c in calls)
+
+
+@pytest.mark.parametrize("lock_kind", ["Lock", "RLock"])
+def test_notified_waiter_whose_timeout_passes_while_the_lock_is_held(threading_mod, lock_kind):
+    """notify() then keep the lock past the waiter's timeout: the waiter was
+    notified, so wait() returns True once it has the lock back (and an RLock's
+    recursion level is restored)."""
+    lock = getattr(threading_mod, lock_kind)()
+    cond = threading_mod.Condition(lock)
+    result, waiting = [], threading_mod.Event()
+
+    def waiter():
+        with cond:
+            if lock_kind == "RLock":
+                lock.acquire()  # recursion level 2 while waiting
+            waiting.set()
+            result.append(cond.wait(timeout=0.2))
+            if lock_kind == "RLock":
+                result.append(lock._is_owned())
+                lock.release()
+                result.append(lock._is_owned())  # still held once: level restored to 2
+
+    t = start_thread(waiter)
+    assert waiting.wait(30)
+    with cond:
+        cond.notify()
+        time.sleep(0.5)  # past the waiter's timeout, holding the lock
+    t.join(30)
+    assert result == ([True] if lock_kind == "Lock" else [True, True, True])
+
+
+def test_notify_all_hands_the_lock_to_each_waiter_in_turn(threading_mod):
+    cond = threading_mod.Condition()
+    inside, peak, woken = [0], [0], []
+    ready = threading_mod.Semaphore(0)
+
+    def waiter(i):
+        with cond:
+            ready.release()
+            assert cond.wait(30)
+            inside[0] += 1
+            peak[0] = max(peak[0], inside[0])
+            woken.append(i)
+            inside[0] -= 1
+
+    threads = [start_thread(waiter, i) for i in range(6)]
+    for _ in threads:
+        assert ready.acquire(timeout=30)
+    with cond:
+        cond.notify_all()
+        time.sleep(0.05)
+        assert woken == []  # none runs while the notifier holds the lock
+    for t in threads:
+        t.join(30)
+    assert sorted(woken) == list(range(6)) and peak[0] == 1

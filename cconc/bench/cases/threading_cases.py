@@ -149,6 +149,42 @@ def condition_ping_pong(m):
     yield run
 
 
+@case("Condition notify_all, 8 waiters", unit="round")
+def condition_notify_all_herd(m):
+    """Each round wakes 8 threads at once with notify_all(); each then takes the
+    lock in turn (the wake-up herd that wait morphing serializes)."""
+    threading = m.threading
+    waiters = 8
+
+    def run(n):
+        cond = threading.Condition()
+        generation, arrived = [0], [0]
+
+        def waiter():
+            seen = 0
+            for _ in repeat(None, n):
+                with cond:
+                    while generation[0] == seen:
+                        cond.wait()
+                    seen = generation[0]
+                    arrived[0] += 1
+                    cond.notify_all()
+
+        threads = [threading.Thread(target=waiter) for _ in range(waiters)]
+        for t in threads:
+            t.start()
+        for r in range(n):
+            with cond:
+                generation[0] += 1
+                cond.notify_all()
+                while arrived[0] < (r + 1) * waiters:
+                    cond.wait()
+        for t in threads:
+            t.join()
+
+    yield run
+
+
 @case("Barrier(2), 2 threads", unit="round")
 def barrier_two_threads(m):
     threading = m.threading
