@@ -14,10 +14,15 @@
  * walk it as an array: add members freely, only PyObject-pointer members.
  * ---------------------------------------------------------------------- */
 typedef struct {
-    /* threading (lock.c, event.c) */
+    /* threading (lock.c, event.c, condition.c, semaphore.c, barrier.c) */
     PyTypeObject *Lock_type;
     PyTypeObject *RLock_type;
     PyTypeObject *Event_type;
+    PyTypeObject *Condition_type;
+    PyTypeObject *Semaphore_type;
+    PyTypeObject *BoundedSemaphore_type;
+    PyTypeObject *Barrier_type;
+    PyObject *BrokenBarrierError; /* the stdlib's threading.BrokenBarrierError */
 
     /* futures (future.c, executor.c); the PyObject members are handed over
      * by cconc/futures.py through _futures_setup() */
@@ -36,6 +41,7 @@ typedef struct {
     PyObject *futures_spawn_worker; /* starts one worker thread of an executor */
     PyObject *futures_exiting;      /* Py_True once the interpreter exits */
     PyObject *futures_condition_factory; /* threading.Condition, for f._condition */
+
     /* queue (queue.c, simplequeue.c) */
     PyTypeObject *Queue_type;
     PyTypeObject *LifoQueue_type;
@@ -52,12 +58,7 @@ typedef struct {
     PyObject *queue_Condition;
     PyObject *str_init, *str_qsize, *str_put, *str_get, *str_queue;
     PyObject *str_append, *str_popleft, *str_pop;
-    /* threading (condition.c, semaphore.c, barrier.c) */
-    PyTypeObject *Condition_type;
-    PyTypeObject *Semaphore_type;
-    PyTypeObject *BoundedSemaphore_type;
-    PyTypeObject *Barrier_type;
-    PyObject *BrokenBarrierError; /* the stdlib's threading.BrokenBarrierError */
+
     /* selectors (selector.c) */
     PyTypeObject *SelectSelector_type;
     PyTypeObject *PollSelector_type;
