@@ -290,38 +290,14 @@ static PyObject *rlock_release_save(RLockObject *self, PyObject *Py_UNUSED(ignor
     return saved;
 }
 
-/* Re-take the lock after Condition.wait. Like the stdlib's, this waits for
- * the lock even when a signal handler raises meanwhile (the caller's `with`
- * block must end owning it); the exception is raised once it is held. */
+/* Re-take the lock after Condition.wait (see cc_lock_acquire_restore). */
 static PyObject *rlock_acquire_restore(RLockObject *self, PyObject *args)
 {
-    unsigned long count, owner;
-    if (!PyArg_ParseTuple(args, "(kk):_acquire_restore", &count, &owner))
+    cc_lock_saved saved;
+    if (!PyArg_ParseTuple(args, "(kk):_acquire_restore", &saved.count, &saved.owner))
         return NULL;
-    PyObject *exc_type = NULL, *exc = NULL, *tb = NULL;
-    while (self->count != 0) {
-        cc_waiter w;
-        cc_waitlist_append(&self->waiters, &w);
-        w.handoff_n = (Py_ssize_t)PyThread_get_thread_ident();
-        int r = cc_park(&self->waiters, &w, CC_FOREVER);
-        if (r == CC_PARK_WOKEN || w.state == CC_WOKEN) {
-            if (r == CC_PARK_ERROR && !exc_type)
-                PyErr_Fetch(&exc_type, &exc, &tb);
-            else
-                PyErr_Clear();
-            break;
-        }
-        if (!exc_type)
-            PyErr_Fetch(&exc_type, &exc, &tb);
-        else
-            PyErr_Clear();
-    }
-    self->owner = owner;
-    self->count = count;
-    if (exc_type) {
-        PyErr_Restore(exc_type, exc, tb);
+    if (cc_lock_acquire_restore((PyObject *)self, CC_LOCK_REENTRANT, &saved) < 0)
         return NULL;
-    }
     Py_RETURN_NONE;
 }
 
@@ -426,8 +402,6 @@ void cc_lock_release_save(PyObject *lock, int kind, cc_lock_saved *saved)
     }
 }
 
-/* Like RLock._acquire_restore: the lock is always re-held on return, even
- * when a signal handler raises meanwhile (the exception is raised after). */
 cc_waitlist *cc_lock_waitlist(PyObject *lock, int kind)
 {
     return kind == CC_LOCK_PLAIN ? &((LockObject *)lock)->waiters : &((RLockObject *)lock)->waiters;
@@ -439,11 +413,14 @@ void cc_lock_restore_handed(PyObject *lock, int kind, const cc_lock_saved *saved
         ((LockObject *)lock)->locked = 1;
     }
     else {
-        ((RLockObject *)lock)->owner = PyThread_get_thread_ident();
+        ((RLockObject *)lock)->owner = saved->owner;
         ((RLockObject *)lock)->count = saved->count;
     }
 }
 
+/* Like the stdlib's RLock._acquire_restore: the lock is always re-held on
+ * return, even when a signal handler raises meanwhile (the caller's `with`
+ * block must end owning it); the exception is raised once it is held. */
 int cc_lock_acquire_restore(PyObject *lock, int kind, const cc_lock_saved *saved)
 {
     PyObject *exc_type = NULL, *exc = NULL, *tb = NULL;
