@@ -177,7 +177,7 @@ static PyObject *barrier_wait(BarrierObject *self, PyObject *const *args, Py_ssi
             goto exit;
         int first = 1;
         while (self->state == FILLING) {
-            if (!first && deadline != CC_FOREVER && cc_monotonic_ns() >= deadline)
+            if (!first && cc_deadline_passed(deadline))
                 break;
             first = 0;
             if (barrier_cond_wait(self, deadline) < 0)

@@ -122,6 +122,11 @@ cc_deadline cc_deadline_after(double seconds);
 /* The same instant as an absolute CLOCK_REALTIME time, for APIs that only
  * take that clock (pthread_cond_timedwait); -1 when already expired. */
 int cc_deadline_to_realtime(cc_deadline deadline, struct timespec *ts);
+/* Whether `deadline` has passed; 0 ("poll") has without reading the clock. */
+static inline int cc_deadline_passed(cc_deadline deadline)
+{
+    return deadline != CC_FOREVER && (deadline == 0 || cc_monotonic_ns() >= deadline);
+}
 /* Seconds left until `deadline` (0 when expired, CC_TIMEOUT_MAX when forever). */
 double cc_seconds_left(cc_deadline deadline);
 

@@ -277,7 +277,7 @@ static PyObject *cond_wait_for(ConditionObject *self, PyObject *const *args, Py_
                     return NULL;
                 }
             }
-            else if (deadline != CC_FOREVER && cc_monotonic_ns() >= deadline) {
+            else if (cc_deadline_passed(deadline)) {
                 return result;
             }
         }
@@ -289,8 +289,7 @@ static PyObject *cond_wait_for(ConditionObject *self, PyObject *const *args, Py_
         }
         else {
             /* A subclass's wait() is called, as the stdlib's wait_for calls self.wait. */
-            PyObject *left = timed ? PyFloat_FromDouble(deadline == CC_FOREVER ? CC_TIMEOUT_MAX
-                                                         : cc_seconds_left(deadline))
+            PyObject *left = timed ? PyFloat_FromDouble(cc_seconds_left(deadline))
                                    : Py_NewRef(Py_None);
             if (!left)
                 return NULL;

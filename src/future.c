@@ -1175,7 +1175,7 @@ static PyObject *as_completed_next_impl(AsCompletedObject *self)
             as_completed_finish(self, st);
             return NULL;
         }
-        if (self->has_deadline && cc_monotonic_ns() >= self->deadline) {
+        if (self->has_deadline && cc_deadline_passed(self->deadline)) {
             PyObject *msg = PyUnicode_FromFormat("%zd (of %zd) futures unfinished",
                                                  PySet_GET_SIZE(self->pending), self->total);
             if (msg) {

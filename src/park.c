@@ -445,7 +445,7 @@ int cc_park(cc_waitlist *wl, cc_waiter *w, cc_deadline deadline)
             parker_reset(w->parker);
             return CC_PARK_WOKEN;
         }
-        if (deadline != CC_FOREVER && cc_monotonic_ns() >= deadline) {
+        if (cc_deadline_passed(deadline)) {
             unlink_self(w);
             return CC_PARK_TIMEOUT;
         }

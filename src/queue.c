@@ -332,15 +332,6 @@ static int qwait_parse(PyObject *block_obj, PyObject *timeout_obj, qwait *w)
     return 0;
 }
 
-/* 1 when the caller must give up instead of waiting (exception set when
- * the timeout is too large to wait). */
-static int qwait_over(const qwait *w)
-{
-    if (w->deadline == 0 || (w->deadline != CC_FOREVER && cc_monotonic_ns() >= w->deadline))
-        return 1;
-    return 0;
-}
-
 static int qwait_check_overflow(const qwait *w)
 {
     if (w->too_large) {
@@ -393,7 +384,7 @@ static int queue_put_items(QueueObject *self, PyObject *const *items, Py_ssize_t
             if (self->maxsize - size < room)
                 room = self->maxsize - size;
             if (room <= 0) {
-                if (qwait_over(&wt)) {
+                if (cc_deadline_passed(wt.deadline)) {
                     q_raise(self, RAISE_FULL);
                     goto error_held;
                 }
@@ -469,7 +460,7 @@ static PyObject *queue_get_items(QueueObject *self, Py_ssize_t max_items, PyObje
         }
         if (size > 0)
             break;
-        if (qwait_over(&wt)) {
+        if (cc_deadline_passed(wt.deadline)) {
             q_raise(self, RAISE_EMPTY);
             goto error_held;
         }

@@ -100,7 +100,7 @@ static PyObject *sq_put_nowait(SimpleQueueObject *self, PyObject *item)
 static int sq_wait_for_item(SimpleQueueObject *self, cc_deadline deadline)
 {
     while (self->ring.len == 0) {
-        if (deadline == 0 || (deadline != CC_FOREVER && cc_monotonic_ns() >= deadline)) {
+        if (cc_deadline_passed(deadline)) {
             cc_state *st = cc_state_of_type(Py_TYPE(self));
             if (st)
                 PyErr_SetNone(st->queue_Empty);
