@@ -204,8 +204,14 @@ cc_waiter *cc_waitlist_pop(cc_waitlist *wl);
 void cc_waiter_requeue(cc_waiter *w, cc_waitlist *to);
 /* Mark an unlinked waiter woken and post its thread's parker. */
 void cc_waiter_wake(cc_waiter *w);
-/* Pop and wake up to n waiters (n < 0: all); returns how many were woken. */
-Py_ssize_t cc_waitlist_wake(cc_waitlist *wl, Py_ssize_t n);
+Py_ssize_t cc_waitlist_wake_some(cc_waitlist *wl, Py_ssize_t n);
+/* Pop and wake up to n waiters (n < 0: all); returns how many were woken.
+ * Inline, so that the common case, nobody waiting, costs one test. (After a
+ * fork a stale list may count waiters: the out-of-line part drops them.) */
+static inline Py_ssize_t cc_waitlist_wake(cc_waitlist *wl, Py_ssize_t n)
+{
+    return wl->count && n ? cc_waitlist_wake_some(wl, n) : 0;
+}
 
 /* Results of cc_park. */
 #define CC_PARK_WOKEN 1

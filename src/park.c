@@ -418,7 +418,7 @@ void cc_waiter_wake(cc_waiter *w)
     parker_post(w->parker);
 }
 
-Py_ssize_t cc_waitlist_wake(cc_waitlist *wl, Py_ssize_t n)
+Py_ssize_t cc_waitlist_wake_some(cc_waitlist *wl, Py_ssize_t n)
 {
     Py_ssize_t woken = 0;
     cc_waiter *w;

@@ -76,12 +76,6 @@ static void q_raise(QueueObject *self, int which)
                                             : st->queue_ShutDown);
 }
 
-static inline void wake(cc_waitlist *wl, Py_ssize_t n)
-{
-    if (wl->count && n)
-        cc_waitlist_wake(wl, n);
-}
-
 /* ---------------------------------------------------------------- mutex */
 
 static int q_make_mutex(QueueObject *self)
@@ -411,7 +405,7 @@ static int queue_put_items(QueueObject *self, PyObject *const *items, Py_ssize_t
         /* As put(): a task is counted, and a getter woken, only for items
          * put without error. */
         self->unfinished += k;
-        wake(&self->getters, k);
+        cc_waitlist_wake(&self->getters, k);
         if (failed < 0) {
             if (failed == PUSH_FAILED_BUT_STORED)
                 done++;  /* it is in the queue: a retry must not put it again */
@@ -429,7 +423,7 @@ error_held:
     q_exit(self, held);
 error:
     if (woken)
-        wake(&self->putters, 1);  /* a slot we were woken for and did not use */
+        cc_waitlist_wake(&self->putters, 1);  /* a slot we were woken for and did not use */
     *done_out = done;
     return -1;
 }
@@ -479,7 +473,7 @@ static PyObject *queue_get_items(QueueObject *self, Py_ssize_t max_items, PyObje
         PyObject *item = q_pop(self);
         if (!item)
             goto error_held;
-        wake(&self->putters, 1);
+        cc_waitlist_wake(&self->putters, 1);
         q_exit(self, held);
         return item;
     }
@@ -493,7 +487,7 @@ static PyObject *queue_get_items(QueueObject *self, Py_ssize_t max_items, PyObje
             break;
         PyList_SET_ITEM(list, got, item);
     }
-    wake(&self->putters, got);
+    cc_waitlist_wake(&self->putters, got);
     if (got < n) {
         /* Never lose what was taken: the exception carries it as .items. */
         if (PyList_SetSlice(list, got, n, NULL) < 0)
@@ -508,7 +502,7 @@ error_held:
     q_exit(self, held);
 error:
     if (woken)
-        wake(&self->getters, 1);  /* an item we were woken for and did not take */
+        cc_waitlist_wake(&self->getters, 1);  /* an item we were woken for and did not take */
     return NULL;
 }
 
@@ -530,7 +524,7 @@ static PyObject *queue_put(QueueObject *self, PyObject *const *args, Py_ssize_t 
             return NULL;
         self->version++;
         self->unfinished++;
-        wake(&self->getters, 1);
+        cc_waitlist_wake(&self->getters, 1);
         Py_RETURN_NONE;
     }
     PyObject *a[3];
@@ -548,7 +542,7 @@ static PyObject *queue_put_nowait(QueueObject *self, PyObject *item)
             return NULL;
         self->version++;
         self->unfinished++;
-        wake(&self->getters, 1);
+        cc_waitlist_wake(&self->getters, 1);
         Py_RETURN_NONE;
     }
     Py_ssize_t done;
@@ -561,7 +555,7 @@ static PyObject *queue_get(QueueObject *self, PyObject *const *args, Py_ssize_t 
 {
     if (nargs == 0 && !kwnames && self->ring.len && native_fast(self)) {
         PyObject *item = native_pop(self);
-        wake(&self->putters, 1);
+        cc_waitlist_wake(&self->putters, 1);
         return item;
     }
     PyObject *a[2];
@@ -574,7 +568,7 @@ static PyObject *queue_get_nowait(QueueObject *self, PyObject *Py_UNUSED(ignored
 {
     if (self->ring.len && native_fast(self)) {
         PyObject *item = native_pop(self);
-        wake(&self->putters, 1);
+        cc_waitlist_wake(&self->putters, 1);
         return item;
     }
     return queue_get_items(self, 0, Py_False, NULL);
@@ -643,7 +637,7 @@ static PyObject *queue_task_done(QueueObject *self, PyObject *Py_UNUSED(ignored)
             PyErr_SetString(PyExc_ValueError, "task_done() called too many times");
             return NULL;
         }
-        wake(&self->joiners, -1);
+        cc_waitlist_wake(&self->joiners, -1);
     }
     self->unfinished = unfinished;
     q_exit(self, held);
@@ -735,11 +729,11 @@ static PyObject *queue_shutdown(QueueObject *self, PyObject *const *args, Py_ssi
                     self->unfinished--;
             }
         }
-        wake(&self->joiners, -1);
+        cc_waitlist_wake(&self->joiners, -1);
     }
     /* Getters must see the queue empty and raise; putters raise. */
-    wake(&self->getters, -1);
-    wake(&self->putters, -1);
+    cc_waitlist_wake(&self->getters, -1);
+    cc_waitlist_wake(&self->putters, -1);
     q_exit(self, held);
     ring_release(&drained);  /* our state is consistent: any __del__ may run */
     if (failed)
@@ -953,7 +947,7 @@ static int queue_set_maxsize(QueueObject *self, PyObject *value, void *Py_UNUSED
         return -1;
     Py_SETREF(self->maxsize_obj, Py_NewRef(value));
     self->maxsize = n;
-    wake(&self->putters, -1);  /* there may be room now: they re-check */
+    cc_waitlist_wake(&self->putters, -1);  /* there may be room now: they re-check */
     return 0;
 }
 
@@ -1063,7 +1057,7 @@ static int queue_set_unfinished(QueueObject *self, PyObject *value, void *Py_UNU
         return -1;
     self->unfinished = n;
     if (n == 0)
-        wake(&self->joiners, -1);
+        cc_waitlist_wake(&self->joiners, -1);
     return 0;
 }
 
@@ -1083,8 +1077,8 @@ static int queue_set_is_shutdown(QueueObject *self, PyObject *value, void *Py_UN
         return -1;
     self->is_shutdown = v;
     if (v) {
-        wake(&self->getters, -1);
-        wake(&self->putters, -1);
+        cc_waitlist_wake(&self->getters, -1);
+        cc_waitlist_wake(&self->putters, -1);
     }
     return 0;
 }
@@ -1165,8 +1159,8 @@ static int queue_set_queue(QueueObject *self, PyObject *value, void *Py_UNUSED(c
         self->generic = 1;
     }
     Py_XSETREF(self->pyqueue, Py_NewRef(value));
-    wake(&self->getters, -1);
-    wake(&self->putters, -1);
+    cc_waitlist_wake(&self->getters, -1);
+    cc_waitlist_wake(&self->putters, -1);
     ring_release(&old);
     return 0;
 }
@@ -1444,7 +1438,7 @@ static PyObject *view_clear(QueueViewObject *self, PyObject *Py_UNUSED(ignored))
     cc_ring old;
     ring_detach(&q->ring, &old);
     q->version++;
-    wake(&q->putters, -1);
+    cc_waitlist_wake(&q->putters, -1);
     ring_release(&old);
     Py_RETURN_NONE;
 }
@@ -1456,7 +1450,7 @@ static PyObject *view_append(QueueViewObject *self, PyObject *item)
     if (ring_push(&q->ring, item) < 0)
         return NULL;
     q->version++;
-    wake(&q->getters, 1);
+    cc_waitlist_wake(&q->getters, 1);
     Py_RETURN_NONE;
 }
 

@@ -64,11 +64,6 @@ static void sq_dealloc(SimpleQueueObject *self)
     Py_DECREF(tp);
 }
 
-static inline void sq_wake_getters(SimpleQueueObject *self, Py_ssize_t n)
-{
-    if (self->getters.count)
-        cc_waitlist_wake(&self->getters, n);
-}
 
 static PyObject *sq_put(SimpleQueueObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
@@ -83,7 +78,7 @@ static PyObject *sq_put(SimpleQueueObject *self, PyObject *const *args, Py_ssize
         a[0] = args[0];
     if (ring_push(&self->ring, a[0]) < 0)
         return NULL;
-    sq_wake_getters(self, 1);
+    cc_waitlist_wake(&self->getters, 1);
     Py_RETURN_NONE;
 }
 
@@ -91,7 +86,7 @@ static PyObject *sq_put_nowait(SimpleQueueObject *self, PyObject *item)
 {
     if (ring_push(&self->ring, item) < 0)
         return NULL;
-    sq_wake_getters(self, 1);
+    cc_waitlist_wake(&self->getters, 1);
     Py_RETURN_NONE;
 }
 
@@ -110,7 +105,7 @@ static int sq_wait_for_item(SimpleQueueObject *self, cc_deadline deadline)
         cc_waitlist_append(&self->getters, &w);
         if (cc_park(&self->getters, &w, deadline) == CC_PARK_ERROR) {
             if (w.state == CC_WOKEN && self->ring.len)
-                sq_wake_getters(self, 1);  /* not ours to keep: pass it on */
+                cc_waitlist_wake(&self->getters, 1);  /* not ours to keep: pass it on */
             return -1;
         }
     }
@@ -178,7 +173,7 @@ static PyObject *sq_put_many(SimpleQueueObject *self, PyObject *const *args, Py_
     for (Py_ssize_t i = 0; i < n; i++)
         ring_push_reserved(&self->ring, items[i]);
     Py_DECREF(seq);
-    sq_wake_getters(self, n);
+    cc_waitlist_wake(&self->getters, n);
     Py_RETURN_NONE;
 }
 
@@ -216,7 +211,7 @@ static PyObject *sq_get_many(SimpleQueueObject *self, PyObject *const *args, Py_
     /* Other getters may have been woken for items this call took: they
      * find the ring empty and park again. Items left over go to them. */
     if (self->ring.len)
-        sq_wake_getters(self, self->ring.len);
+        cc_waitlist_wake(&self->getters, self->ring.len);
     return list;
 }
 
