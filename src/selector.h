@@ -85,6 +85,21 @@ int cc_sel_timeout_ms(PyObject *timeout, int64_t *ms);
 int cc_sel_timeout_ns(PyObject *timeout, int64_t *ns);
 
 #define CC_SEL_MS 1000000 /* unit_ns of a timeout in milliseconds */
+
+/* Run a backend's waiting system call, releasing the GIL only when it may
+ * block (timeout -1 or positive): a zero timeout polls and returns at once,
+ * and handing the GIL to another thread for it would cost more than the call. */
+#define CC_SEL_SYSCALL(timeout, call)      \
+    do {                                   \
+        if ((timeout) != 0) {              \
+            Py_BEGIN_ALLOW_THREADS         \
+            call;                          \
+            Py_END_ALLOW_THREADS           \
+        }                                  \
+        else {                             \
+            call;                          \
+        }                                  \
+    } while (0)
 #define CC_SEL_NS 1       /* unit_ns of a timeout in nanoseconds */
 
 /* When a positive timeout (in units of unit_ns) runs out; 0 for none. */

@@ -65,10 +65,7 @@ PyObject *cc_sel_select_epoll(SelectorObject *self, PyObject *timeout)
         int epfd = cc_sel_kfd(self);
         if (epfd < 0)
             break;
-        Py_BEGIN_ALLOW_THREADS
-        n = epoll_wait(epfd, evs, maxev, (int)ms);
-        err = errno;
-        Py_END_ALLOW_THREADS
+        CC_SEL_SYSCALL(ms, n = epoll_wait(epfd, evs, maxev, (int)ms); err = errno);
     } while (n < 0 && cc_sel_wait_again(err, deadline, CC_SEL_MS, &ms, &n));
     sel_ready ready = cc_sel_ready_new(n);
     for (int i = 0; i < n && ready.list; i++) {

@@ -82,10 +82,7 @@ PyObject *cc_sel_select_kqueue(SelectorObject *self, PyObject *timeout)
         int kq = cc_sel_kfd(self);
         if (kq < 0)
             break;
-        Py_BEGIN_ALLOW_THREADS
-        n = kevent(kq, NULL, 0, evs, maxev, tsp);
-        err = errno;
-        Py_END_ALLOW_THREADS
+        CC_SEL_SYSCALL(ns, n = kevent(kq, NULL, 0, evs, maxev, tsp); err = errno);
     } while (n < 0 && cc_sel_wait_again(err, deadline, CC_SEL_NS, &ns, &n));
     sel_ready ready = cc_sel_ready_new(n);
     for (int i = 0; i < n && ready.list; i++) {

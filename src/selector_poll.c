@@ -19,10 +19,7 @@ PyObject *cc_sel_select_poll(SelectorObject *self, PyObject *timeout)
     int64_t deadline = cc_sel_deadline(ms, CC_SEL_MS);
     int n, err;
     do {
-        Py_BEGIN_ALLOW_THREADS
-        n = poll(pfds, (nfds_t)nfds, (int)ms);
-        err = errno;
-        Py_END_ALLOW_THREADS
+        CC_SEL_SYSCALL(ms, n = poll(pfds, (nfds_t)nfds, (int)ms); err = errno);
     } while (n < 0 && cc_sel_wait_again(err, deadline, CC_SEL_MS, &ms, &n));
     sel_ready ready = cc_sel_ready_new(n);
     for (Py_ssize_t i = 0, found = 0; i < nfds && found < n && ready.list; i++) {

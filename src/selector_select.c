@@ -35,10 +35,7 @@ PyObject *cc_sel_select_select(SelectorObject *self, PyObject *timeout)
             }
             tvp = &tv;
         }
-        Py_BEGIN_ALLOW_THREADS
-        n = select(nfds, &sets[0], &sets[1], NULL, tvp);
-        err = errno;
-        Py_END_ALLOW_THREADS
+        CC_SEL_SYSCALL(ns, n = select(nfds, &sets[0], &sets[1], NULL, tvp); err = errno);
     } while (n < 0 && cc_sel_wait_again(err, deadline, CC_SEL_NS, &ns, &n));
     sel_ready ready = cc_sel_ready_new(n);
     for (int fd = 0, left = n; fd < nfds && left > 0 && ready.list; fd++) {
