@@ -28,6 +28,7 @@ from cconc._cconc import (  # noqa: F401
     Semaphore,
 )
 from cconc._cconc import _drain_thread_cache, _start_thread
+from cconc import _mirror
 
 # Thread.start() of Python <= 3.12 spawns with _thread.start_new_thread and
 # waits on self._started; 3.13 rewrote it around thread handles, so there the
@@ -83,6 +84,4 @@ class Timer(Thread, _std.Timer):
         self.finished = Event()
 
 
-def __getattr__(name):
-    # Private and undocumented names (threading._shutdown, _active, ...) are the stdlib's.
-    return getattr(_std, name)
+_mirror.install(__name__, _std)  # names taken from the stdlib are read and set on threading
