@@ -63,8 +63,11 @@ class Thread(_std.Thread):
             with _std._active_limbo_lock:
                 _std._limbo[self] = self
             try:
-                if not _THREAD_CACHE or _start_thread(self._bootstrap) is None:
-                    _thread.start_new_thread(self._bootstrap, ())
+                # threading._start_new_thread, which tests replace, as the stdlib's start() reads it
+                start_new_thread = _std._start_new_thread
+                if (not _THREAD_CACHE or start_new_thread is not _thread.start_new_thread
+                        or _start_thread(self._bootstrap) is None):
+                    start_new_thread(self._bootstrap, ())
             except Exception:
                 with _std._active_limbo_lock:
                     del _std._limbo[self]

@@ -317,3 +317,24 @@ def test_reload_keeps_the_forwarding(tmp_path):
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == "hook ZeroDivisionError\n"
+
+
+@pytest.mark.skipif(not hasattr(__import__("threading"), "_start_new_thread"), reason="3.13 starts threads by handle")
+def test_thread_start_uses_the_modules_start_new_thread(threading_mod):
+    # threading._start_new_thread replaced (CPython's test_limbo_cleanup does so):
+    # start() raises its error and leaves nothing in the registry
+    import threading
+
+    def fail_new_thread(*args):
+        raise threading.ThreadError()
+
+    original = threading._start_new_thread
+    threading_mod._start_new_thread = fail_new_thread
+    try:
+        t = threading_mod.Thread(target=lambda: None)
+        with pytest.raises(threading.ThreadError):
+            t.start()
+        assert t not in threading._limbo and t not in threading._active.values()
+    finally:
+        threading_mod._start_new_thread = original
+    assert threading._start_new_thread is original
