@@ -43,8 +43,11 @@ TARGETS = {
     "multiprocessing": ("multiprocessing", "cconc.multiprocessing", frozenset()),
 }
 
-# key -> {name: original value, or _ABSENT} for every patched module
+# key -> {name: original value} for every patched module (a tuple name: a
+# stdlib module's early-bound alias, or a method of a stdlib class)
 _saved = {}
+# key -> {name: cconc's value}, for modules imported afresh while patched
+_values = {}
 _ABSENT = object()
 
 
@@ -65,6 +68,18 @@ def _names_to_patch(key, std, mirror):
         if getattr(std, name) is not value:
             names.append(name)
     return names
+
+
+def _exception_classes(mirror):
+    """The stdlib exception classes a mirror's objects raise (queue.Empty, ...):
+    a copy of the module imported afresh must name these, not new ones."""
+    route = _mirror._routes.get(mirror.__name__)
+    found = {}
+    for name in route.copied if route is not None else ():
+        value = vars(mirror).get(name)
+        if isinstance(value, type) and issubclass(value, BaseException):
+            found[name] = value
+    return found
 
 
 def _thread_start_patch(std, mirror):
@@ -131,7 +146,11 @@ def patch(threading=True, queue=True, selectors=True, futures=True, multiprocess
                 saved[(".Thread", "start")] = start[1]
                 std.Thread.start = start[2]
         _saved[key] = saved
+        _values[key] = values = _exception_classes(mirror)
+        values.update((name, getattr(std, name)) for name in saved if isinstance(name, str))
         done.append(key)
+    if done and _FreshImportPatcher not in sys.meta_path:
+        sys.meta_path.insert(0, _FreshImportPatcher)
     stale = _rebind_early_imports(replaced, loaded, patched_values) if replaced else []
     if warn and stale:
         warnings.warn(
@@ -154,6 +173,7 @@ def unpatch(threading=True, queue=True, selectors=True, futures=True, multiproce
         if not on or key not in _saved:
             continue
         std = sys.modules[TARGETS[key][0]]
+        _values.pop(key, None)
         for name, original in _saved.pop(key).items():
             if isinstance(name, str):
                 setattr(std, name, original)
@@ -161,6 +181,55 @@ def unpatch(threading=True, queue=True, selectors=True, futures=True, multiproce
                 vars(sys.modules[name[0]])[name[1]] = original
             else:  # a method of a stdlib class
                 setattr(getattr(std, name[0][1:]), name[1], original)
+    if not _saved and _FreshImportPatcher in sys.meta_path:
+        sys.meta_path.remove(_FreshImportPatcher)
+
+
+class _FreshImportPatcher:
+    """A patched stdlib module imported again as a new module object
+    (``importlib.reload``, ``test.support.import_helper.import_fresh_module``,
+    as CPython's test_queue does) comes out patched as well."""
+
+    @classmethod
+    def find_spec(cls, name, path=None, target=None):
+        key = _KEY_OF.get(name)
+        if key is None or key not in _values:
+            return None
+        for finder in sys.meta_path:
+            find = getattr(finder, "find_spec", None)
+            if finder is cls or find is None:
+                continue
+            spec = find(name, path, target)
+            if spec is not None:
+                break
+        else:
+            return None
+        if spec.loader is None or not hasattr(spec.loader, "exec_module"):
+            return spec
+        spec.loader = _PatchingLoader(spec.loader, key)
+        return spec
+
+
+class _PatchingLoader:
+    def __init__(self, loader, key):
+        self.loader = loader
+        self.key = key
+
+    def create_module(self, spec):
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module):
+        # the module sees its real loader, as without the patch
+        module.__loader__ = module.__spec__.loader = self.loader
+        self.loader.exec_module(module)
+        for name, value in _values.get(self.key, {}).items():
+            setattr(module, name, value)
+
+    def __getattr__(self, attr):
+        return getattr(self.loader, attr)
+
+
+_KEY_OF = {std_name: key for key, (std_name, _, _) in TARGETS.items()}
 
 
 def _stdlib_dirs():

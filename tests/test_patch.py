@@ -344,3 +344,26 @@ def test_parse_spec():
         "threading": True, "queue": True, "selectors": False, "futures": False, "multiprocessing": False}
     with pytest.raises(ValueError):
         _patch.parse_spec("queue,nosuch")
+
+
+def test_a_module_imported_afresh_while_patched_is_patched(unpatched):
+    # import_fresh_module (CPython's test_queue) and reload make new module objects
+    import importlib
+    import queue
+
+    import cconc.queue
+    from test.support import import_helper
+
+    cconc.patch(warn=False)
+    fresh = import_helper.import_fresh_module("queue", blocked=["_queue"])
+    assert fresh is not queue
+    assert fresh.Queue is cconc.queue.Queue and fresh.SimpleQueue is cconc.queue.SimpleQueue
+    # the exceptions cconc's queues raise, not classes new with the copy
+    assert fresh.Empty is queue.Empty and fresh.Full is queue.Full
+    with pytest.raises(fresh.Empty):
+        fresh.Queue().get_nowait()
+    assert type(fresh.__loader__).__name__ == "SourceFileLoader"
+    cconc.unpatch()
+    fresh = import_helper.import_fresh_module("queue")
+    assert fresh.Queue is not cconc.queue.Queue
+    assert importlib.import_module("queue") is queue
