@@ -52,7 +52,7 @@ def _run_script(path):
         # a directory or zip file with __main__.py: python puts it on sys.path
         import runpy
 
-        sys.path[0] = path
+        sys.path[0] = os.path.abspath(path)
         _fresh_main()
         return _run_module_code(runpy._run_module_as_main, "__main__", False)
     abspath = os.path.abspath(path)

@@ -374,3 +374,22 @@ def test_a_module_imported_afresh_while_patched_is_patched(unpatched):
     fresh = import_helper.import_fresh_module("queue")
     assert fresh.Queue is not cconc.queue.Queue
     assert importlib.import_module("queue") is queue
+
+
+@pytest.mark.parametrize("kind", ["directory", "zipfile"])
+def test_directory_and_zip_programs_run_as_plain_python(tmp_path, kind):
+    import zipfile
+
+    main = "import sys\nprint(sys.argv, sys.path[0], __name__, __file__)\nraise SystemExit(4)\n"
+    if kind == "directory":
+        (tmp_path / "app").mkdir()
+        (tmp_path / "app" / "__main__.py").write_text(main)
+        target = "app"
+    else:
+        with zipfile.ZipFile(tmp_path / "app.zip", "w") as zf:
+            zf.writestr("__main__.py", main)
+        target = "app.zip"
+    plain = _python([target, "a"], tmp_path)
+    patched = _python(["-m", "cconc", "run", target, "a"], tmp_path)
+    assert plain.returncode == 4
+    assert (patched.returncode, patched.stdout, patched.stderr) == (plain.returncode, plain.stdout, plain.stderr)
