@@ -51,6 +51,13 @@ _values = {}
 _ABSENT = object()
 
 
+def _wanted(modules):
+    unknown = set(modules) - set(TARGETS)
+    if unknown:
+        raise TypeError(f"unknown module key(s) {sorted(unknown)}; known: {list(TARGETS)}")
+    return {key: bool(modules.get(key, True)) for key in TARGETS}
+
+
 def _names_to_patch(key, std, mirror):
     explicit = getattr(mirror, "__cconc_patch__", None)
     if explicit is not None:
@@ -110,15 +117,16 @@ def patched():
     return sorted(_saved)
 
 
-def patch(threading=True, queue=True, selectors=True, futures=True, multiprocessing=True, *, warn=True):
+def patch(*, warn=True, **modules):
     """Make the stdlib's threading, queue, selectors, concurrent.futures (and
     multiprocessing, where cconc has it) hand out cconc's objects.
 
-    Pass ``False`` for a module to leave it alone. Patching a patched module
-    does nothing. Returns the keys patched by this call.
+    ``patch(selectors=False)`` leaves a module alone (keys: ``TARGETS``:
+    threading, queue, selectors, futures, multiprocessing). Patching a patched
+    module does nothing. Returns the keys patched by this call. ``warn``:
+    issue a PatchWarning for names other modules bound before the patch.
     """
-    wanted = {"threading": threading, "queue": queue, "selectors": selectors, "futures": futures,
-              "multiprocessing": multiprocessing}
+    wanted = _wanted(modules)
     loaded = {}
     # Every mirror is imported (and so has captured the stdlib's originals)
     # before any stdlib attribute changes.
@@ -162,13 +170,12 @@ def patch(threading=True, queue=True, selectors=True, futures=True, multiprocess
     return done
 
 
-def unpatch(threading=True, queue=True, selectors=True, futures=True, multiprocessing=True):
+def unpatch(**modules):
     """Put the stdlib's own objects back (for the modules given, all by default).
 
     Names bound to cconc's objects while patched (``from threading import Lock``
     after ``patch()``) and objects created meanwhile stay cconc's."""
-    wanted = {"threading": threading, "queue": queue, "selectors": selectors, "futures": futures,
-              "multiprocessing": multiprocessing}
+    wanted = _wanted(modules)
     for key, on in wanted.items():
         if not on or key not in _saved:
             continue

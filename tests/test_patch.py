@@ -393,3 +393,30 @@ def test_directory_and_zip_programs_run_as_plain_python(tmp_path, kind):
     patched = _python(["-m", "cconc", "run", target, "a"], tmp_path)
     assert plain.returncode == 4
     assert (patched.returncode, patched.stdout, patched.stderr) == (plain.returncode, plain.stdout, plain.stderr)
+
+
+def test_the_module_list_is_data(unpatched, monkeypatch):
+    # how cconc.multiprocessing joins patch mode once it exists: a TARGETS entry
+    # whose mirror imports; its own names that the stdlib module has are patched
+    import types
+
+    import multiprocessing
+
+    fake = types.ModuleType("cconc_fake_mirror")
+    fake.Pool = type("Pool", (), {})
+    fake.cpu_count = multiprocessing.cpu_count  # the stdlib's own: not patched
+    fake.not_in_stdlib = object()
+    monkeypatch.setitem(sys.modules, "cconc_fake_mirror", fake)
+    monkeypatch.setitem(_patch.TARGETS, "fake", ("multiprocessing", "cconc_fake_mirror", frozenset()))
+    monkeypatch.setitem(_patch._KEY_OF, "multiprocessing", "fake")
+    original_pool = multiprocessing.Pool
+    assert cconc.patch(threading=False, queue=False, selectors=False, futures=False, warn=False) == (
+        ["multiprocessing", "fake"] if _patch._import_mirror("multiprocessing")[1] is not None else ["fake"])
+    try:
+        assert multiprocessing.Pool is fake.Pool
+        assert multiprocessing.cpu_count is fake.cpu_count and not hasattr(multiprocessing, "not_in_stdlib")
+    finally:
+        cconc.unpatch()
+    assert multiprocessing.Pool == original_pool
+    with pytest.raises(TypeError):
+        cconc.patch(nosuch=True)
