@@ -22,12 +22,13 @@ import cconc.queue
 import cconc.selectors
 import cconc.threading
 from cconc._mirror import _routes
+from cconc.bench import MIRRORS as _BENCH_MIRRORS
 
+# Every mirror that uses cconc/_mirror.py (cconc.bench.MIRRORS lists them; a new
+# one, such as cconc.multiprocessing, is tested as soon as it is listed there).
 MIRRORS = [
-    ("threading", cconc.threading),
-    ("queue", cconc.queue),
-    ("concurrent.futures", cconc.futures),
-    ("selectors", cconc.selectors),
+    (stdlib_name, importlib.import_module(cconc_name))
+    for stdlib_name, cconc_name in _BENCH_MIRRORS.values()
 ]
 
 # A public name each mirror takes from the stdlib, and a private one (with
@@ -38,6 +39,14 @@ FORWARDED = {
     "concurrent.futures": (("concurrent.futures", "CancelledError"), ("concurrent.futures._base", "_AcquireFutures")),
     "selectors": (("selectors", "EVENT_READ"), ("selectors", "_fileobj_to_fd")),
 }
+for _std_name, _mirror_module in MIRRORS:
+    if _std_name not in FORWARDED:  # a new mirror: the first such names it has
+        _route = _routes[_mirror_module.__name__]
+        _std_module = importlib.import_module(_std_name)
+        _public = min(_route.copied)
+        _private = min(n for n in vars(_std_module)
+                       if n.startswith("_") and not n.startswith("__") and n not in _route.own)
+        FORWARDED[_std_name] = ((_std_name, _public), (_std_name, _private))
 
 
 def _run_thread(threading_mod, target):
