@@ -12,7 +12,7 @@ and objects created before it; ``patch()`` warns about the first kind
 
 Which names: a mirror's own public names that the stdlib module also has
 (the names ``cconc._mirror`` records as the mirror's), minus the ones listed in
-``_TARGETS`` as kept (``threading.Thread``: the stdlib class stays, so that
+``TARGETS`` as kept (``threading.Thread``: the stdlib class stays, so that
 ``isinstance(threading.main_thread(), threading.Thread)`` holds, and its
 ``start`` becomes cconc's; ``concurrent.futures.Future``: asyncio and
 ``ProcessPoolExecutor`` need the stdlib class, of which cconc's futures are
@@ -105,11 +105,6 @@ def _import_mirror(key):
             return None, None
         raise
     return importlib.import_module(std_name), mirror
-
-
-def available():
-    """The keys of TARGETS that this cconc can patch."""
-    return [key for key in TARGETS if _import_mirror(key)[1] is not None]
 
 
 def patched():
