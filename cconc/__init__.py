@@ -6,3 +6,6 @@ Import the mirrors in place of the stdlib modules::
     import cconc.queue as queue
 """
 __version__ = "0.1.0"
+
+# Patch mode (docs/patch.md): the stdlib modules hand out cconc's objects.
+from cconc._patch import PatchWarning, patch, patched, unpatch  # noqa: E402,F401

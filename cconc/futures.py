@@ -38,6 +38,7 @@ from concurrent.futures import (  # noqa: F401  (the stdlib's own objects)
 from concurrent.futures.thread import BrokenThreadPool
 
 from cconc import _cconc
+from cconc import _mirror
 from cconc._cconc import as_completed, wait  # noqa: F401
 
 __all__ = tuple(_std.__all__)
@@ -205,6 +206,6 @@ def __dir__():
     return __all__ + ("__doc__",)
 
 
-def __getattr__(name):
-    # Private and undocumented names (DoneAndNotDoneFutures, ...) are the stdlib's.
-    return getattr(_base, name)
+# Names taken from the stdlib are read and set on concurrent.futures; private
+# and undocumented ones (DoneAndNotDoneFutures, ...) come from its _base.
+_mirror.install(__name__, _std, _base)

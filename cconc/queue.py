@@ -13,12 +13,10 @@ import queue as _std
 from queue import Empty, Full  # noqa: F401  (the stdlib's own classes)
 
 from cconc._cconc import LifoQueue, PriorityQueue, Queue, ShutDown, SimpleQueue  # noqa: F401
+from cconc import _mirror
 
 __all__ = list(_std.__all__)
 if "ShutDown" not in __all__:
     __all__.append("ShutDown")
 
-
-def __getattr__(name):
-    # Private names (queue._PySimpleQueue...) are the stdlib's.
-    return getattr(_std, name)
+_mirror.install(__name__, _std)  # names taken from the stdlib are read and set on queue

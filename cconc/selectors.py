@@ -14,6 +14,7 @@ from selectors import *  # noqa: F401,F403  (every public name of the stdlib mod
 from selectors import BaseSelector, EVENT_READ, EVENT_WRITE, SelectorKey  # noqa: F401
 
 from cconc import _cconc
+from cconc import _mirror
 
 SelectSelector = _cconc.SelectSelector
 PollSelector = _cconc.PollSelector
@@ -43,7 +44,4 @@ else:
 
 del _cls, _native
 
-
-def __getattr__(name):
-    # Private names (_fileobj_to_fd, _SelectorMapping, ...) are the stdlib's.
-    return getattr(_std, name)
+_mirror.install(__name__, _std)  # names taken from the stdlib are read and set on selectors

@@ -28,6 +28,7 @@ from cconc._cconc import (  # noqa: F401
     Semaphore,
 )
 from cconc._cconc import _drain_thread_cache, _start_thread
+from cconc import _mirror
 
 # Thread.start() of Python <= 3.12 spawns with _thread.start_new_thread and
 # waits on self._started; 3.13 rewrote it around thread handles, so there the
@@ -62,8 +63,11 @@ class Thread(_std.Thread):
             with _std._active_limbo_lock:
                 _std._limbo[self] = self
             try:
-                if not _THREAD_CACHE or _start_thread(self._bootstrap) is None:
-                    _thread.start_new_thread(self._bootstrap, ())
+                # threading._start_new_thread, which tests replace, as the stdlib's start() reads it
+                start_new_thread = _std._start_new_thread
+                if (not _THREAD_CACHE or start_new_thread is not _thread.start_new_thread
+                        or _start_thread(self._bootstrap) is None):
+                    start_new_thread(self._bootstrap, ())
             except Exception:
                 with _std._active_limbo_lock:
                     del _std._limbo[self]
@@ -83,6 +87,4 @@ class Timer(Thread, _std.Timer):
         self.finished = Event()
 
 
-def __getattr__(name):
-    # Private and undocumented names (threading._shutdown, _active, ...) are the stdlib's.
-    return getattr(_std, name)
+_mirror.install(__name__, _std)  # names taken from the stdlib are read and set on threading
