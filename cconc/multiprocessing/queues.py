@@ -62,8 +62,6 @@ class Queue(_cconc._MPQueue):
         """Accepted for the stdlib's API; nothing is ever buffered in this process."""
         self._joincancelled = True
 
-    __class_getitem__ = classmethod(types.GenericAlias)
-
 
 class JoinableQueue(Queue):
     """multiprocessing.JoinableQueue: a Queue with task_done() and join(),
