@@ -24,6 +24,10 @@
 #define F_ABORT 4u
 #define F_PAD 8u
 #define SLICE_NS ((int64_t)50 * 1000000)
+/* About 10-20 us of pause instructions before sleeping (see spin_until_changed). */
+#ifndef SPIN_ROUNDS
+#  define SPIN_ROUNDS 400
+#endif
 #define CHAN_MAGIC 0x71636363u /* "cccq" */
 #define CHAN_VERSION 1u
 /* Copies larger than this run without the GIL. */
@@ -88,6 +92,29 @@ static int64_t slice_end(cc_deadline deadline)
 {
     int64_t end = cc_monotonic_ns() + SLICE_NS;
     return deadline != CC_FOREVER && deadline < end ? deadline : end;
+}
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+/* Spin briefly while *addr == expected: the other process is usually about
+ * to move it, and catching that here saves both sides a futex round trip.
+ * 1 when it moved. */
+static int spin_until_changed(const void *addr, uint32_t expected)
+{
+    const _Atomic uint32_t *word = (const _Atomic uint32_t *)addr;
+    for (int i = 0; i < SPIN_ROUNDS; i++) {
+        if (atomic_load_explicit(word, memory_order_acquire) != expected)
+            return 1;
+        cpu_relax();
+    }
+    return 0;
 }
 
 /* Sleep while *addr == expected, at most one slice and not past `deadline`,
@@ -366,6 +393,8 @@ static int writer_wait(writer *w, size_t need, int slot, cc_deadline deadline)
         writer_publish(w);
         if (cc_deadline_passed(deadline))
             return CC_CHAN_TIMEOUT;
+        if (spin_until_changed(pos_half(&h->tail), word_pos(t)))
+            continue;
         atomic_store(&h->w_sleep, 1);
         if (atomic_load(&h->tail) != t) {
             atomic_store(&h->w_sleep, 0);
@@ -520,6 +549,8 @@ static int reader_wait(reader *rd, int in_msg, cc_deadline deadline)
     if (!in_msg && cc_deadline_passed(deadline))
         return CC_CHAN_TIMEOUT;
     reader_commit(rd);
+    if (spin_until_changed(pos_half(&h->head), rd->pos))
+        return CC_CHAN_OK;
     atomic_store(&h->r_sleep, 1);
     if (word_pos(atomic_load(&h->head)) != rd->pos) {
         atomic_store(&h->r_sleep, 0);
