@@ -25,7 +25,11 @@ from cconc import _cconc
 
 __all__ = ["Queue", "SimpleQueue", "JoinableQueue"]
 
-_cconc._mp_setup(_reduction.ForkingPickler.dumps, _reduction.ForkingPickler.loads)
+# The native queues are built on Linux (memfd, futexes, robust mutexes);
+# elsewhere the names below are rebound to the stdlib's classes.
+_NATIVE = hasattr(_cconc, "_MPQueue")
+if _NATIVE:
+    _cconc._mp_setup(_reduction.ForkingPickler.dumps, _reduction.ForkingPickler.loads)
 
 
 def _rebuild(cls, dupfd):
@@ -39,7 +43,7 @@ def _reduce(self):
     return _rebuild, (type(self), _reduction.DupFd(self._fileno()))
 
 
-class Queue(_cconc._MPQueue):
+class Queue(_cconc._MPQueue if _NATIVE else object):
     """multiprocessing.Queue(maxsize=0, *, ctx): a process-shared FIFO queue.
 
     ``buffer_size`` (keyword, cconc only) is the size in bytes of the shared
@@ -67,11 +71,12 @@ class JoinableQueue(Queue):
     """multiprocessing.JoinableQueue: a Queue with task_done() and join(),
     across processes."""
 
-    task_done = _cconc._MPQueue._task_done
-    join = _cconc._MPQueue._join
+    if _NATIVE:
+        task_done = _cconc._MPQueue._task_done
+        join = _cconc._MPQueue._join
 
 
-class SimpleQueue(_cconc._MPSimpleQueue):
+class SimpleQueue(_cconc._MPSimpleQueue if _NATIVE else object):
     """multiprocessing.SimpleQueue(*, ctx): put(), get(), empty(), close()."""
 
     def __init__(self, *, ctx=None, buffer_size=None):
@@ -80,3 +85,7 @@ class SimpleQueue(_cconc._MPSimpleQueue):
     __reduce__ = _reduce
 
     __class_getitem__ = classmethod(types.GenericAlias)
+
+
+if not _NATIVE:  # pragma: no cover
+    from multiprocessing.queues import JoinableQueue, Queue, SimpleQueue  # noqa: F401,F811

@@ -2,6 +2,9 @@
 #define _GNU_SOURCE
 #include "channel.h"
 
+/* Linux only for now: memfd, process-shared futexes, robust mutexes. */
+#ifdef __linux__
+
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -729,3 +732,5 @@ int cc_chan_join(cc_chan *ch)
             return CC_CHAN_ERROR;
     }
 }
+
+#endif /* __linux__ */

@@ -10,6 +10,8 @@
 #include <errno.h>
 #include <structmember.h>
 
+#ifdef __linux__ /* channel.c's platform; elsewhere cconc.multiprocessing uses the stdlib's queues */
+
 typedef struct {
     PyObject_HEAD
     cc_chan ch;
@@ -650,10 +652,16 @@ static PyMethodDef mp_functions[] = {
     {NULL},
 };
 
+#endif /* __linux__ */
+
 int cc_mpqueue_exec(PyObject *module, cc_state *st)
 {
+#ifndef __linux__
+    return 0;
+#else
     if (cc_add_type(module, &mpq_spec, NULL, &st->MPQueue_type) < 0 ||
         cc_add_type(module, &mpsq_spec, NULL, &st->MPSimpleQueue_type) < 0)
         return -1;
     return PyModule_AddFunctions(module, mp_functions);
+#endif
 }
