@@ -1,5 +1,7 @@
 /* The process-shared channel (see channel.h for the protocol and its guarantees). */
-#define _GNU_SOURCE
+#ifndef _GNU_SOURCE
+#  define _GNU_SOURCE 1 /* memfd_create; pyconfig.h defines it the same way */
+#endif
 #include "channel.h"
 
 /* Linux only for now: memfd, process-shared futexes, robust mutexes. */
@@ -328,6 +330,8 @@ uint32_t cc_chan_count(const cc_chan *ch)
 /* Copy, without the GIL when large (the caller owns both buffers meanwhile). */
 static void copy_bytes(char *dst, const char *src, size_t n)
 {
+    if (n == 0)
+        return; /* src may be NULL (None, True, an empty message) */
     if (n < BIG_COPY) {
         memcpy(dst, src, n);
         return;
