@@ -98,6 +98,21 @@ def test_closed_queue(multiprocessing_mod):
             call()
 
 
+def test_empty_after_close(multiprocessing_mod):
+    # as CPython 3.13's test_closed_queue_empty_exceptions: closing an unused
+    # queue is a no-op for empty(); closing a used one closes its pipe
+    for q in multiprocessing_mod.Queue(), multiprocessing_mod.JoinableQueue():
+        q.close()
+        q.join_thread()
+        assert q.empty()
+    for q in multiprocessing_mod.Queue(), multiprocessing_mod.JoinableQueue():
+        q.put("foo")
+        q.close()
+        q.join_thread()
+        with pytest.raises(OSError, match="is closed"):
+            q.empty()
+
+
 def test_join_thread_needs_close(multiprocessing_mod):
     q = multiprocessing_mod.Queue()
     with pytest.raises(AssertionError):
@@ -169,8 +184,13 @@ def test_task_done_and_join(multiprocessing_mod):
 
 
 def test_generic_alias(multiprocessing_mod):
-    with pytest.raises(TypeError):
-        multiprocessing_mod.queues.Queue[int]
+    import multiprocessing.queues
+
+    if hasattr(multiprocessing.queues.Queue, "__class_getitem__"):  # 3.12+
+        assert multiprocessing_mod.queues.Queue[int].__origin__ is multiprocessing_mod.queues.Queue
+    else:
+        with pytest.raises(TypeError):
+            multiprocessing_mod.queues.Queue[int]
     assert multiprocessing_mod.queues.SimpleQueue[int].__origin__ is multiprocessing_mod.queues.SimpleQueue
 
 

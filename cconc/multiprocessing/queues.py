@@ -18,6 +18,7 @@ Beyond the stdlib: ``put_many(items, block=True, timeout=None)`` and
 import types
 
 from multiprocessing import context as _std_context
+from multiprocessing import queues as _std_queues
 from multiprocessing import reduction as _reduction
 from queue import Empty, Full  # noqa: F401  (the stdlib's own classes)
 
@@ -65,6 +66,9 @@ class Queue(_cconc._MPQueue if _NATIVE else object):
     def cancel_join_thread(self):
         """Accepted for the stdlib's API; nothing is ever buffered in this process."""
         self._joincancelled = True
+
+    if hasattr(_std_queues.Queue, "__class_getitem__"):  # 3.12+
+        __class_getitem__ = classmethod(types.GenericAlias)
 
 
 class JoinableQueue(Queue):

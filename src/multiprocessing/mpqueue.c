@@ -17,6 +17,7 @@ typedef struct {
     cc_chan ch;
     cc_state *st; /* the module's state, alive as long as our type */
     int closed;
+    int used; /* this handle has put an item: the stdlib's feeder thread exists */
     PyObject *weakreflist;
 } MPQueueObject;
 
@@ -235,6 +236,8 @@ static int put_items(MPQueueObject *self, PyObject *const *items, Py_ssize_t n, 
             msgs[i].data = enc[i].scalar;
     }
     r = cc_chan_send(&self->ch, msgs, n, deadline, &sent);
+    if (sent)
+        self->used = 1;
     if (r == CC_CHAN_TIMEOUT) {
         if (nan_put) {
             errno = EINVAL;
@@ -484,8 +487,12 @@ static PyObject *mpq_qsize(MPQueueObject *self, PyObject *unused)
 
 static PyObject *mpq_empty(MPQueueObject *self, PyObject *unused)
 {
-    if (is_simple(self) && check_closed(self) < 0)
+    /* The stdlib's empty() polls the pipe, which close() closes once the
+     * queue has been used (its feeder thread closes it): then OSError. */
+    if (self->closed && (self->used || is_simple(self))) {
+        PyErr_SetString(PyExc_OSError, "handle is closed");
         return NULL;
+    }
     return PyBool_FromLong(cc_chan_count(&self->ch) == 0);
 }
 
