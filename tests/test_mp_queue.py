@@ -576,3 +576,56 @@ def _kill_producer2(q, slot, progress, start, n, seed):
         q.put((start + i, b"p" * size))
         i += 1
         progress[slot] = i
+
+
+def _put_long(q):
+    q.put(b"z" * (1 << 22))  # streams through the 64 KiB ring: blocks until read
+
+
+def test_writer_killed_mid_message_is_skipped():
+    ctx = cmp.get_context("fork")
+    q = cq.Queue(buffer_size=1 << 16)
+    p = ctx.Process(target=_put_long, args=(q,))
+    p.start()
+    time.sleep(0.3)  # it has filled the ring with the first chunks and waits for room
+    os.kill(p.pid, signal.SIGKILL)
+    p.join()
+    assert q.qsize() == 0  # the partial message was never placed
+    q.put(1)  # recovers the write side: the partial message is cancelled
+    assert q.get(timeout=10) == 1
+    assert q.qsize() == 0
+
+
+def test_reader_waiting_mid_message_recovers_a_dead_writer():
+    ctx = cmp.get_context("fork")
+    q = cq.Queue(buffer_size=1 << 16)
+    p = ctx.Process(target=_put_long, args=(q,))
+    p.start()
+    time.sleep(0.3)
+    os.kill(p.pid, signal.SIGSTOP)  # frozen mid-message
+    got = []
+    t = threading.Thread(target=lambda: got.append(q.get(timeout=30)))
+    t.start()
+    time.sleep(0.3)  # the reader took the chunks there are and waits for the rest
+    os.kill(p.pid, signal.SIGKILL)
+    p.join()
+    time.sleep(0.3)  # the reader notices (it probes the writer once per 50 ms slice)
+    assert not got
+    # a new put is not stuck behind the dead writer, and the reader gets it
+    q.put("next", timeout=10)
+    t.join(30)
+    assert got == ["next"]
+
+
+def test_nothing_left_in_dev_shm():
+    if not os.path.isdir("/dev/shm"):
+        pytest.skip("no /dev/shm")
+    before = set(os.listdir("/dev/shm"))
+    ctx = cmp.get_context("fork")
+    qs = [ctx.Queue(), ctx.JoinableQueue(), ctx.SimpleQueue()]
+    p = ctx.Process(target=_echo, args=(qs[0], qs[1], 1))
+    p.start()
+    qs[0].put(1)
+    assert qs[1].get(timeout=30) == 1
+    p.join(30)
+    assert set(os.listdir("/dev/shm")) - before == set()

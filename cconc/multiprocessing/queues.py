@@ -93,3 +93,8 @@ class SimpleQueue(_cconc._MPSimpleQueue if _NATIVE else object):
 
 if not _NATIVE:  # pragma: no cover
     from multiprocessing.queues import JoinableQueue, Queue, SimpleQueue  # noqa: F401,F811
+
+
+def __getattr__(name):
+    # Everything else of the stdlib's module (Finalize, debug, is_exiting...).
+    return getattr(_std_queues, name)
