@@ -515,8 +515,8 @@ def test_kill_loop_nothing_wedges_nothing_duplicated():
     uncertain = set()
     rnd = random.Random(1234)
 
-    def start_producer(k):
-        p = ctx.Process(target=_kill_producer2, args=(q, k, progress, k * n, n, k))
+    def start_producer(k, restarted=False):
+        p = ctx.Process(target=_kill_producer2, args=(q, k, progress, k * n, n, restarted))
         p.start()
         return p
 
@@ -539,7 +539,7 @@ def test_kill_loop_nothing_wedges_nothing_duplicated():
                 # the item it may have been putting: delivered at most once
                 uncertain.add(k * n + progress[k])
                 producer_kills += 1
-                producers[k] = start_producer(k)
+                producers[k] = start_producer(k, restarted=True)
         else:
             k = rnd.randrange(ncons)
             os.kill(consumers[k].pid, signal.SIGKILL)
@@ -566,11 +566,12 @@ def test_kill_loop_nothing_wedges_nothing_duplicated():
     assert q.get(timeout=10) == "after"
 
 
-def _kill_producer2(q, slot, progress, start, n, seed):
-    rnd = random.Random(seed * 7919 + progress[slot])
-    i = progress[slot]
-    if i:
-        i += 1  # skip the item the killed predecessor may have been putting
+def _kill_producer2(q, slot, progress, start, n, restarted):
+    # progress[slot] is the index of the item being put (or next to put): when
+    # this process is killed, that one item may or may not have been placed.
+    i = progress[slot] + (1 if restarted else 0)  # skip the predecessor's uncertain item
+    progress[slot] = i
+    rnd = random.Random(slot * 7919 + i)
     while i < n:
         size = rnd.choice((0, 10, 3000, 40000))
         q.put((start + i, b"p" * size))
