@@ -1,4 +1,4 @@
-"""Builds the one extension, cconc._cconc, from src/*.c.
+"""Builds the one extension, cconc._cconc, from the C files under src/ (and its folders).
 
 Environment switches:
   CCONC_DEBUG=1     -O0 -g, assertions on
@@ -38,9 +38,9 @@ setup(
     ext_modules=[
         Extension(
             "cconc._cconc",
-            sources=sorted(glob.glob("src/*.c")),
-            depends=sorted(glob.glob("src/*.h")),
-            include_dirs=["src"],
+            sources=sorted(glob.glob("src/**/*.c", recursive=True)),
+            depends=sorted(glob.glob("src/**/*.h", recursive=True)),
+            include_dirs=sorted({"src"} | {os.path.dirname(h) for h in glob.glob("src/**/*.h", recursive=True)}),
             define_macros=define_macros,
             undef_macros=undef_macros,
             extra_compile_args=compile_args,

@@ -68,6 +68,13 @@ typedef struct {
     PyObject *SelectorKey; /* selectors.SelectorKey, the stdlib's namedtuple */
     PyObject *abc_Mapping, *abc_KeysView, *abc_ItemsView, *abc_ValuesView;
     PyObject *str_fileno, *str_items;
+
+    /* multiprocessing (src/multiprocessing/); the functions are handed over
+     * by cconc/multiprocessing/queues.py through _mp_setup() */
+    PyTypeObject *MPQueue_type;
+    PyTypeObject *MPSimpleQueue_type;
+    PyObject *mp_dumps; /* multiprocessing.reduction.ForkingPickler.dumps */
+    PyObject *mp_loads; /* ForkingPickler.loads */
 } cc_state;
 
 extern PyModuleDef cc_module_def;
@@ -92,6 +99,7 @@ int cc_semaphore_exec(PyObject *module, cc_state *st);
 int cc_barrier_exec(PyObject *module, cc_state *st);
 int cc_thread_start_exec(PyObject *module, cc_state *st);
 int cc_selector_exec(PyObject *module, cc_state *st);
+int cc_mpqueue_exec(PyObject *module, cc_state *st);
 
 /* Create a heap type from spec, store it in *slot and add it to the module. */
 int cc_add_type(PyObject *module, PyType_Spec *spec, PyObject *base, PyTypeObject **slot);

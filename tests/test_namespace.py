@@ -11,6 +11,9 @@ MIRRORS = [
     ("concurrent.futures", "cconc.futures"),
     ("queue", "cconc.queue"),
     ("selectors", "cconc.selectors"),
+    ("multiprocessing", "cconc.multiprocessing"),
+    ("multiprocessing.queues", "cconc.multiprocessing.queues"),
+    ("multiprocessing.context", "cconc.multiprocessing.context"),
 ]
 
 

@@ -27,6 +27,7 @@ MIRRORS = {
     "queue": ("queue", "cconc.queue"),
     "futures": ("concurrent.futures", "cconc.futures"),
     "selectors": ("selectors", "cconc.selectors"),
+    "multiprocessing": ("multiprocessing", "cconc.multiprocessing"),
 }
 
 

@@ -1,0 +1,753 @@
+/* The process-shared channel (see channel.h for the protocol and its guarantees). */
+#ifndef _GNU_SOURCE
+#  define _GNU_SOURCE 1 /* memfd_create; pyconfig.h defines it the same way */
+#endif
+#include "channel.h"
+
+/* Linux only for now: memfd, process-shared futexes, robust mutexes. */
+#ifdef __linux__
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#ifdef __linux__
+#  include <linux/futex.h>
+#  include <sys/syscall.h>
+#endif
+
+#define HDR_SIZE 4096
+#define FRAME_HDR 8
+#define F_BEGIN 1u
+#define F_END 2u
+#define F_ABORT 4u
+#define F_PAD 8u
+#define SLICE_NS ((int64_t)50 * 1000000)
+/* A few microseconds of pause instructions, then two sched_yield(), before
+ * sleeping (see spin_until_changed): longer spins measured slower on a busy
+ * 2-core machine, where the spinning process takes the core its partner needs. */
+#ifndef SPIN_YIELDS
+#  define SPIN_YIELDS 2
+#endif
+#ifndef SPIN_ROUNDS
+#  define SPIN_ROUNDS 64
+#endif
+#define CHAN_MAGIC 0x71636363u /* "cccq" */
+#define CHAN_VERSION 1u
+/* Copies larger than this run without the GIL. */
+#define BIG_COPY ((size_t)256 * 1024)
+
+struct cc_chan_shared {
+    uint32_t magic, version;
+    uint64_t capacity;
+    uint32_t maxsize;
+    pthread_mutex_t wlock; /* held by the one process writing the ring */
+    pthread_mutex_t rlock; /* held by the one process reading it */
+    /* written by the wlock holder */
+    _Alignas(64) _Atomic uint64_t head; /* count << 32 | position */
+    _Atomic uint32_t r_sleep;            /* the rlock holder sleeps on head */
+    _Atomic uint32_t w_in_msg;           /* a long message is partly published */
+    /* written by the rlock holder */
+    _Alignas(64) _Atomic uint64_t tail;
+    _Atomic uint32_t w_sleep; /* the wlock holder sleeps on tail */
+    /* JoinableQueue */
+    _Alignas(64) _Atomic uint32_t done; /* messages marked task_done */
+    _Atomic uint32_t j_sleep;           /* processes sleeping in join() */
+};
+
+_Static_assert(sizeof(struct cc_chan_shared) <= HDR_SIZE, "channel header larger than its page");
+
+typedef struct {
+    uint32_t len; /* payload bytes */
+    uint8_t flags;
+    uint8_t tag;
+    uint16_t unused;
+} frame_hdr;
+
+_Static_assert(sizeof(frame_hdr) == FRAME_HDR, "frame header size");
+
+static inline uint32_t word_pos(uint64_t w) { return (uint32_t)w; }
+static inline uint32_t word_count(uint64_t w) { return (uint32_t)(w >> 32); }
+static inline uint64_t make_word(uint32_t pos, uint32_t count) { return ((uint64_t)count << 32) | pos; }
+static inline size_t round8(size_t n) { return (n + 7) & ~(size_t)7; }
+
+/* The 32-bit position half of head/tail: the futex word waiters sleep on. */
+static inline uint32_t *pos_half(_Atomic uint64_t *w)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    return (uint32_t *)w + 1;
+#else
+    return (uint32_t *)w;
+#endif
+}
+
+/* ------------------------------------------------------------ waiting */
+
+static void futex_wake_all(void *addr)
+{
+#ifdef __linux__
+    syscall(SYS_futex, addr, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+#else
+    (void)addr;
+#endif
+}
+
+static int64_t slice_end(cc_deadline deadline)
+{
+    int64_t end = cc_monotonic_ns() + SLICE_NS;
+    return deadline != CC_FOREVER && deadline < end ? deadline : end;
+}
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+/* Spin briefly while *addr == expected: the other process is usually about
+ * to move it, and catching that here saves both sides a futex round trip.
+ * 1 when it moved. */
+static int spin_until_changed(const void *addr, uint32_t expected)
+{
+    const _Atomic uint32_t *word = (const _Atomic uint32_t *)addr;
+    for (int i = 0; i < SPIN_ROUNDS; i++) {
+        if (atomic_load_explicit(word, memory_order_acquire) != expected)
+            return 1;
+        cpu_relax();
+    }
+    /* then give the core away a few times: on a busy machine the other
+     * process may be waiting for it */
+    for (int i = 0; i < SPIN_YIELDS; i++) {
+        if (atomic_load_explicit(word, memory_order_acquire) != expected)
+            return 1;
+        sched_yield();
+    }
+    return atomic_load_explicit(word, memory_order_acquire) != expected;
+}
+
+/* Sleep while *addr == expected, at most one slice and not past `deadline`,
+ * without the GIL; then run the signal handlers. 0, or -1 if one raised. */
+static int wait_slice(void *addr, uint32_t expected, cc_deadline deadline)
+{
+    int64_t end = slice_end(deadline);
+    struct timespec ts = {(time_t)(end / 1000000000), (long)(end % 1000000000)};
+    Py_BEGIN_ALLOW_THREADS
+#ifdef __linux__
+    /* Not FUTEX_PRIVATE: the word is shared with other processes. Absolute
+     * CLOCK_MONOTONIC time; EINTR, EAGAIN and ETIMEDOUT all just return. */
+    syscall(SYS_futex, addr, FUTEX_WAIT_BITSET, expected, &ts, NULL, FUTEX_BITSET_MATCH_ANY);
+#else
+    (void)addr, (void)expected;
+    clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
+#endif
+    Py_END_ALLOW_THREADS
+    return PyErr_CheckSignals();
+}
+
+/* Take a robust mutex before `deadline`, in slices so that Ctrl-C gets
+ * through. *died is set when its previous owner died holding it: the caller
+ * repairs what it guards and calls pthread_mutex_consistent. */
+static int lock_robust(pthread_mutex_t *m, cc_deadline deadline, int *died)
+{
+    *died = 0;
+    int r = pthread_mutex_trylock(m);
+    while (r == EBUSY) {
+        if (cc_deadline_passed(deadline))
+            return CC_CHAN_TIMEOUT;
+        int64_t end = slice_end(deadline);
+        struct timespec ts;
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 30))
+        ts.tv_sec = (time_t)(end / 1000000000);
+        ts.tv_nsec = (long)(end % 1000000000);
+        Py_BEGIN_ALLOW_THREADS
+        r = pthread_mutex_clocklock(m, CLOCK_MONOTONIC, &ts);
+        Py_END_ALLOW_THREADS
+#else
+        if (cc_deadline_to_realtime(end, &ts) < 0)
+            r = pthread_mutex_trylock(m);
+        else {
+            Py_BEGIN_ALLOW_THREADS
+            r = pthread_mutex_timedlock(m, &ts);
+            Py_END_ALLOW_THREADS
+        }
+#endif
+        if (r == ETIMEDOUT || r == EBUSY) {
+            if (PyErr_CheckSignals() < 0)
+                return CC_CHAN_ERROR;
+            r = EBUSY;
+        }
+    }
+    if (r == 0)
+        return CC_CHAN_OK;
+    if (r == EOWNERDEAD) {
+        *died = 1;
+        return CC_CHAN_OK;
+    }
+    if (r == EDEADLK) {
+        PyErr_SetString(PyExc_RuntimeError,
+                        "re-entrant call: this thread is already inside a call on this queue");
+        return CC_CHAN_ERROR;
+    }
+    errno = r;
+    PyErr_SetFromErrno(PyExc_OSError);
+    return CC_CHAN_ERROR;
+}
+
+/* ------------------------------------------------------------ setup */
+
+static int init_robust_mutex(pthread_mutex_t *m)
+{
+    pthread_mutexattr_t attr;
+    int r = pthread_mutexattr_init(&attr);
+    if (r)
+        return r;
+    if (!(r = pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED)) &&
+        !(r = pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST)) &&
+        /* error-checking: a re-entrant lock from the same thread fails
+         * (EDEADLK, a RuntimeError) instead of hanging */
+        !(r = pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_ERRORCHECK)))
+        r = pthread_mutex_init(m, &attr);
+    pthread_mutexattr_destroy(&attr);
+    return r;
+}
+
+static int map_fd(cc_chan *ch, int fd, size_t map_size)
+{
+    void *p = mmap(NULL, map_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (p == MAP_FAILED) {
+        PyErr_SetFromErrno(PyExc_OSError);
+        return -1;
+    }
+    ch->hdr = (struct cc_chan_shared *)p;
+    ch->ring = (char *)p + HDR_SIZE;
+    ch->map_size = map_size;
+    ch->fd = fd;
+    return 0;
+}
+
+int cc_chan_create(cc_chan *ch, size_t capacity, uint32_t maxsize)
+{
+    ch->hdr = NULL;
+    ch->fd = -1;
+    size_t cap = CC_CHAN_MIN_CAPACITY;
+    if (capacity > CC_CHAN_MAX_CAPACITY) {
+        PyErr_SetString(PyExc_ValueError, "buffer size too large");
+        return -1;
+    }
+    while (cap < capacity)
+        cap <<= 1;
+#ifdef __linux__
+    /* memfd: anonymous, freed when the last process unmaps and closes it,
+     * so nothing is left behind by a process that dies. */
+    int fd = memfd_create("cconc-mp-queue", MFD_CLOEXEC);
+#else
+    char name[64];
+    snprintf(name, sizeof name, "/cconc-%ld-%p", (long)getpid(), (void *)ch);
+    int fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd >= 0)
+        shm_unlink(name);
+#endif
+    if (fd < 0) {
+        PyErr_SetFromErrno(PyExc_OSError);
+        return -1;
+    }
+    if (ftruncate(fd, (off_t)(HDR_SIZE + cap)) < 0 || map_fd(ch, fd, HDR_SIZE + cap) < 0) {
+        if (!PyErr_Occurred())
+            PyErr_SetFromErrno(PyExc_OSError);
+        close(fd);
+        ch->fd = -1;
+        return -1;
+    }
+    struct cc_chan_shared *h = ch->hdr;
+    h->capacity = cap;
+    h->maxsize = maxsize;
+    int r;
+    if ((r = init_robust_mutex(&h->wlock)) || (r = init_robust_mutex(&h->rlock))) {
+        errno = r;
+        PyErr_SetFromErrno(PyExc_OSError);
+        cc_chan_unmap(ch);
+        cc_chan_close_fd(ch);
+        return -1;
+    }
+    atomic_store(&h->head, 0);
+    atomic_store(&h->tail, 0);
+    h->version = CHAN_VERSION;
+    h->magic = CHAN_MAGIC;
+    ch->capacity = cap;
+    return 0;
+}
+
+int cc_chan_attach(cc_chan *ch, int fd)
+{
+    struct stat sb;
+    ch->hdr = NULL;
+    ch->fd = -1;
+    if (fstat(fd, &sb) < 0) {
+        PyErr_SetFromErrno(PyExc_OSError);
+        close(fd);
+        return -1;
+    }
+    if ((size_t)sb.st_size < HDR_SIZE + CC_CHAN_MIN_CAPACITY || map_fd(ch, fd, (size_t)sb.st_size) < 0) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_ValueError, "not a cconc queue");
+        close(fd);
+        return -1;
+    }
+    struct cc_chan_shared *h = ch->hdr;
+    if (h->magic != CHAN_MAGIC || h->version != CHAN_VERSION || h->capacity + HDR_SIZE != ch->map_size) {
+        PyErr_SetString(PyExc_ValueError, "not a cconc queue");
+        cc_chan_unmap(ch);
+        cc_chan_close_fd(ch);
+        return -1;
+    }
+    ch->capacity = h->capacity;
+    return 0;
+}
+
+void cc_chan_close_fd(cc_chan *ch)
+{
+    if (ch->fd >= 0) {
+        close(ch->fd);
+        ch->fd = -1;
+    }
+}
+
+void cc_chan_unmap(cc_chan *ch)
+{
+    if (ch->hdr) {
+        munmap(ch->hdr, ch->map_size);
+        ch->hdr = NULL;
+        ch->ring = NULL;
+    }
+}
+
+uint32_t cc_chan_maxsize(const cc_chan *ch) { return ch->hdr->maxsize; }
+
+uint32_t cc_chan_count(const cc_chan *ch)
+{
+    uint64_t t = atomic_load(&ch->hdr->tail);
+    uint64_t h = atomic_load(&ch->hdr->head);
+    return word_count(h) - word_count(t);
+}
+
+/* Copy, without the GIL when large (the caller owns both buffers meanwhile). */
+static void copy_bytes(char *dst, const char *src, size_t n)
+{
+    if (n == 0)
+        return; /* src may be NULL (None, True, an empty message) */
+    if (n < BIG_COPY) {
+        memcpy(dst, src, n);
+        return;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    memcpy(dst, src, n);
+    Py_END_ALLOW_THREADS
+}
+
+/* ------------------------------------------------------------ writing */
+
+typedef struct {
+    cc_chan *ch;
+    uint32_t pos, count; /* head as written so far (published or not) */
+    uint64_t published;
+} writer;
+
+static void writer_start(writer *w, cc_chan *ch)
+{
+    w->ch = ch;
+    w->published = atomic_load_explicit(&ch->hdr->head, memory_order_relaxed);
+    w->pos = word_pos(w->published);
+    w->count = word_count(w->published);
+}
+
+/* Make the frames written so far visible, waking the reader if it sleeps. */
+static void writer_publish(writer *w)
+{
+    struct cc_chan_shared *h = w->ch->hdr;
+    uint64_t now = make_word(w->pos, w->count);
+    if (now == w->published)
+        return;
+    /* seq_cst store then load, paired with the reader's r_sleep store then
+     * head load: one of the two sees the other. */
+    atomic_store(&h->head, now);
+    w->published = now;
+    if (atomic_load(&h->r_sleep))
+        futex_wake_all(pos_half(&h->head));
+}
+
+/* Bytes a frame of `payload` bytes takes at the current position, with the
+ * PAD frame that skips the end of the ring when it does not fit there. */
+static size_t writer_need(const writer *w, size_t payload)
+{
+    size_t fsz = FRAME_HDR + round8(payload);
+    size_t to_end = w->ch->capacity - (w->pos & (w->ch->capacity - 1));
+    return fsz > to_end ? fsz + to_end : fsz;
+}
+
+/* Free bytes, keeping FRAME_HDR in reserve so that an ABORT frame always fits. */
+static size_t writer_room(const writer *w, uint64_t tail)
+{
+    return w->ch->capacity - FRAME_HDR - (uint32_t)(w->pos - word_pos(tail));
+}
+
+/* Wait until `need` bytes are free and, with `slot`, the queue is below its
+ * bound. Publishes what is written before sleeping. */
+static int writer_wait(writer *w, size_t need, int slot, cc_deadline deadline)
+{
+    struct cc_chan_shared *h = w->ch->hdr;
+    uint32_t maxsize = h->maxsize;
+    for (;;) {
+        uint64_t t = atomic_load_explicit(&h->tail, memory_order_acquire);
+        if (writer_room(w, t) >= need && (!slot || !maxsize || w->count - word_count(t) < maxsize))
+            return CC_CHAN_OK;
+        writer_publish(w);
+        if (cc_deadline_passed(deadline))
+            return CC_CHAN_TIMEOUT;
+        if (spin_until_changed(pos_half(&h->tail), word_pos(t)))
+            continue;
+        atomic_store(&h->w_sleep, 1);
+        if (atomic_load(&h->tail) != t) {
+            atomic_store(&h->w_sleep, 0);
+            continue;
+        }
+        int r = wait_slice(pos_half(&h->tail), word_pos(t), deadline);
+        atomic_store(&h->w_sleep, 0);
+        if (r < 0)
+            return CC_CHAN_ERROR;
+    }
+}
+
+/* Write one frame at the current position (room already checked). `prefix`
+ * (pre_len bytes) goes before `data` in the payload. */
+static void writer_put_frame(writer *w, unsigned flags, int tag, const void *prefix, size_t pre_len,
+                             const char *data, size_t len)
+{
+    size_t cap = w->ch->capacity;
+    size_t off = w->pos & (cap - 1);
+    size_t payload = pre_len + len;
+    size_t fsz = FRAME_HDR + round8(payload);
+    if (fsz > cap - off) {
+        frame_hdr pad = {(uint32_t)(cap - off - FRAME_HDR), F_PAD, 0, 0};
+        memcpy(w->ch->ring + off, &pad, FRAME_HDR);
+        w->pos += (uint32_t)(cap - off);
+        off = 0;
+    }
+    frame_hdr fh = {(uint32_t)payload, (uint8_t)flags, (uint8_t)tag, 0};
+    char *dst = w->ch->ring + off;
+    memcpy(dst, &fh, FRAME_HDR);
+    if (pre_len)
+        memcpy(dst + FRAME_HDR, prefix, pre_len);
+    copy_bytes(dst + FRAME_HDR + pre_len, data, len);
+    w->pos += (uint32_t)fsz;
+    if (flags & F_END)
+        w->count++;
+}
+
+/* Recover the write side after its holder died: end its partial message. */
+static void writer_recover(cc_chan *ch)
+{
+    struct cc_chan_shared *h = ch->hdr;
+    if (atomic_load(&h->w_in_msg)) {
+        writer w;
+        writer_start(&w, ch);
+        /* the reserve guarantees room for it */
+        writer_put_frame(&w, F_ABORT, 0, NULL, 0, NULL, 0);
+        writer_publish(&w);
+        atomic_store(&h->w_in_msg, 0);
+    }
+    atomic_store(&h->w_sleep, 0);
+    pthread_mutex_consistent(&h->wlock);
+}
+
+/* A message longer than a quarter of the ring, in chunks; on failure after
+ * the first chunk an ABORT frame tells the readers to drop it. */
+static int writer_stream(writer *w, const cc_chan_msg *m, cc_deadline deadline)
+{
+    struct cc_chan_shared *h = w->ch->hdr;
+    size_t chunk_max = w->ch->capacity / 4;
+    size_t sent = 0;
+    int r = CC_CHAN_OK;
+    uint64_t total = m->len;
+    atomic_store(&h->w_in_msg, 1);
+    while (sent < m->len) {
+        size_t pre = sent ? 0 : sizeof total;
+        size_t chunk = m->len - sent < chunk_max - pre ? m->len - sent : chunk_max - pre;
+        r = writer_wait(w, writer_need(w, pre + chunk), sent == 0, deadline);
+        if (r != CC_CHAN_OK)
+            break;
+        unsigned flags = (sent ? 0 : F_BEGIN) | (sent + chunk == m->len ? F_END : 0);
+        writer_put_frame(w, flags, m->tag, pre ? &total : NULL, pre, m->data + sent, chunk);
+        sent += chunk;
+        writer_publish(w);
+    }
+    if (r != CC_CHAN_OK && sent) {
+        writer_put_frame(w, F_ABORT, 0, NULL, 0, NULL, 0);
+        writer_publish(w);
+    }
+    atomic_store(&h->w_in_msg, 0);
+    return r;
+}
+
+int cc_chan_send(cc_chan *ch, const cc_chan_msg *msgs, Py_ssize_t n, cc_deadline deadline,
+                 Py_ssize_t *nsent)
+{
+    struct cc_chan_shared *h = ch->hdr;
+    int died;
+    *nsent = 0;
+    int r = lock_robust(&h->wlock, deadline, &died);
+    if (r != CC_CHAN_OK)
+        return r;
+    if (died)
+        writer_recover(ch);
+    writer w;
+    writer_start(&w, ch);
+    size_t single_max = ch->capacity / 4 - FRAME_HDR;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        const cc_chan_msg *m = &msgs[i];
+        if (m->len <= single_max) {
+            r = writer_wait(&w, writer_need(&w, m->len), 1, deadline);
+            if (r != CC_CHAN_OK)
+                break;
+            writer_put_frame(&w, F_BEGIN | F_END, m->tag, NULL, 0, m->data, m->len);
+        }
+        else if ((r = writer_stream(&w, m, deadline)) != CC_CHAN_OK)
+            break;
+        ++*nsent;
+    }
+    writer_publish(&w);
+    pthread_mutex_unlock(&h->wlock);
+    return r;
+}
+
+/* ------------------------------------------------------------ reading */
+
+typedef struct {
+    cc_chan *ch;
+    uint32_t pos, count; /* tail as read so far (committed or not) */
+    uint64_t committed;
+} reader;
+
+/* Hand the frames read so far back to the writer. */
+static void reader_commit(reader *rd)
+{
+    struct cc_chan_shared *h = rd->ch->hdr;
+    uint64_t now = make_word(rd->pos, rd->count);
+    if (now == rd->committed)
+        return;
+    atomic_store(&h->tail, now);
+    rd->committed = now;
+    if (atomic_load(&h->w_sleep))
+        futex_wake_all(pos_half(&h->tail));
+}
+
+/* The writer of the message being received may have died: probe its lock and
+ * recover it (an ABORT frame follows) if so. */
+static void reader_probe_writer(cc_chan *ch)
+{
+    int r = pthread_mutex_trylock(&ch->hdr->wlock);
+    if (r == EOWNERDEAD)
+        writer_recover(ch);
+    if (r == 0 || r == EOWNERDEAD)
+        pthread_mutex_unlock(&ch->hdr->wlock);
+}
+
+/* Wait for frames after rd->pos. Inside a long message the deadline does not
+ * apply (its writer is streaming it) but the writer's death does. */
+static int reader_wait(reader *rd, int in_msg, cc_deadline deadline)
+{
+    struct cc_chan_shared *h = rd->ch->hdr;
+    if (!in_msg && cc_deadline_passed(deadline))
+        return CC_CHAN_TIMEOUT;
+    reader_commit(rd);
+    if (spin_until_changed(pos_half(&h->head), rd->pos))
+        return CC_CHAN_OK;
+    atomic_store(&h->r_sleep, 1);
+    if (word_pos(atomic_load(&h->head)) != rd->pos) {
+        atomic_store(&h->r_sleep, 0);
+        return CC_CHAN_OK;
+    }
+    int r = wait_slice(pos_half(&h->head), rd->pos, in_msg ? CC_FOREVER : deadline);
+    atomic_store(&h->r_sleep, 0);
+    if (r < 0)
+        return CC_CHAN_ERROR;
+    if (in_msg && word_pos(atomic_load(&h->head)) == rd->pos)
+        reader_probe_writer(rd->ch);
+    return CC_CHAN_OK;
+}
+
+int cc_chan_recv(cc_chan *ch, Py_ssize_t max_items, cc_deadline deadline, cc_chan_sink *sink,
+                 Py_ssize_t *nrecv)
+{
+    struct cc_chan_shared *h = ch->hdr;
+    int died;
+    *nrecv = 0;
+    int r = lock_robust(&h->rlock, deadline, &died);
+    if (r != CC_CHAN_OK)
+        return r;
+    if (died) {
+        /* Frames of a message the dead reader had begun are skipped below. */
+        atomic_store(&h->r_sleep, 0);
+        pthread_mutex_consistent(&h->rlock);
+    }
+    reader rd = {ch, 0, 0, atomic_load_explicit(&h->tail, memory_order_relaxed)};
+    rd.pos = word_pos(rd.committed);
+    rd.count = word_count(rd.committed);
+    size_t cap = ch->capacity;
+    PyObject *big = NULL; /* the long message being received */
+    uint64_t total = 0, filled = 0;
+    int big_tag = 0;
+
+    for (;;) {
+        uint64_t head = atomic_load_explicit(&h->head, memory_order_acquire);
+        uint32_t avail = word_pos(head) - rd.pos;
+        if (avail == 0) {
+            if (*nrecv > 0 && !big)
+                break;
+            if ((r = reader_wait(&rd, big != NULL, deadline)) != CC_CHAN_OK)
+                break;
+            continue;
+        }
+        const char *frame = ch->ring + (rd.pos & (cap - 1));
+        frame_hdr fh;
+        memcpy(&fh, frame, FRAME_HDR);
+        size_t fsz = FRAME_HDR + round8(fh.len);
+        const char *payload = frame + FRAME_HDR;
+        if (fsz > avail) {
+            PyErr_SetString(PyExc_RuntimeError, "corrupted cconc queue");
+            r = CC_CHAN_ERROR;
+            break;
+        }
+        if (fh.flags & (F_PAD | F_ABORT)) {
+            if (fh.flags & F_ABORT)
+                Py_CLEAR(big); /* its writer gave up or died */
+            rd.pos += (uint32_t)fsz;
+            continue;
+        }
+        if (big && (fh.flags & F_BEGIN))
+            Py_CLEAR(big); /* cannot happen with a sane writer: drop the old one */
+        if (!big) {
+            if (!(fh.flags & F_BEGIN)) {
+                /* the rest of a message a dead or interrupted reader had begun */
+                rd.pos += (uint32_t)fsz;
+                rd.count += (fh.flags & F_END) != 0;
+                continue;
+            }
+            if (fh.flags & F_END) {
+                if (sink->take(sink, fh.tag, payload, fh.len, NULL) < 0) {
+                    r = CC_CHAN_ERROR;
+                    break;
+                }
+                rd.pos += (uint32_t)fsz;
+                rd.count++;
+                if (++*nrecv >= max_items)
+                    break;
+                continue;
+            }
+            if (*nrecv > 0)
+                break; /* a long message starts a call of its own */
+            if (fh.len < sizeof total) {
+                PyErr_SetString(PyExc_RuntimeError, "corrupted cconc queue");
+                r = CC_CHAN_ERROR;
+                break;
+            }
+            memcpy(&total, payload, sizeof total);
+            if (total > (uint64_t)PY_SSIZE_T_MAX || !(big = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)total))) {
+                if (!PyErr_Occurred())
+                    PyErr_NoMemory();
+                r = CC_CHAN_ERROR; /* the message stays for a later get */
+                break;
+            }
+            big_tag = fh.tag;
+            filled = fh.len - sizeof total;
+            if (filled > total)
+                filled = total;
+            copy_bytes(PyBytes_AS_STRING(big), payload + sizeof total, (size_t)filled);
+            rd.pos += (uint32_t)fsz;
+            reader_commit(&rd);
+            continue;
+        }
+        /* a chunk of the long message */
+        size_t n = fh.len;
+        if (filled + n > total)
+            n = (size_t)(total - filled);
+        copy_bytes(PyBytes_AS_STRING(big) + filled, payload, n);
+        filled += n;
+        rd.pos += (uint32_t)fsz;
+        if (!(fh.flags & F_END)) {
+            reader_commit(&rd);
+            continue;
+        }
+        rd.count++;
+        PyObject *done = big;
+        big = NULL;
+        if (filled != total) {
+            Py_DECREF(done);
+            continue;
+        }
+        if (sink->take(sink, big_tag, PyBytes_AS_STRING(done), (size_t)total, done) < 0) {
+            r = CC_CHAN_ERROR;
+            break;
+        }
+        if (++*nrecv >= max_items)
+            break;
+    }
+    /* A long message interrupted midway is dropped: the next reader skips
+     * the rest of its frames. */
+    Py_XDECREF(big);
+    reader_commit(&rd);
+    pthread_mutex_unlock(&h->rlock);
+    return r;
+}
+
+/* ------------------------------------------------------------ JoinableQueue */
+
+uint32_t cc_chan_unfinished(const cc_chan *ch)
+{
+    uint32_t done = atomic_load(&ch->hdr->done);
+    return word_count(atomic_load(&ch->hdr->head)) - done;
+}
+
+int cc_chan_task_done(cc_chan *ch)
+{
+    struct cc_chan_shared *h = ch->hdr;
+    uint32_t done = atomic_load(&h->done), placed;
+    do {
+        placed = word_count(atomic_load(&h->head));
+        if (done == placed) {
+            PyErr_SetString(PyExc_ValueError, "task_done() called too many times");
+            return -1;
+        }
+    } while (!atomic_compare_exchange_weak(&h->done, &done, done + 1));
+    if (done + 1 == placed && atomic_load(&h->j_sleep))
+        futex_wake_all((void *)&h->done);
+    return 0;
+}
+
+int cc_chan_join(cc_chan *ch)
+{
+    struct cc_chan_shared *h = ch->hdr;
+    for (;;) {
+        uint32_t done = atomic_load(&h->done);
+        if (done == word_count(atomic_load(&h->head)))
+            return CC_CHAN_OK;
+        atomic_fetch_add(&h->j_sleep, 1);
+        int r = 0;
+        if (atomic_load(&h->done) == done)
+            r = wait_slice((void *)&h->done, done, CC_FOREVER);
+        atomic_fetch_sub(&h->j_sleep, 1);
+        if (r < 0)
+            return CC_CHAN_ERROR;
+    }
+}
+
+#endif /* __linux__ */
