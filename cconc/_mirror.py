@@ -83,6 +83,8 @@ class MirrorModule(types.ModuleType):
     def __setattr__(self, name, value):
         route = _routes.get(self.__name__)
         src = route.home(name) if route is not None else None
+        if isinstance(value, types.ModuleType) and value.__name__ == f"{self.__name__}.{name}":
+            src = None  # the import system binding a mirror package's own submodule
         if src is None:
             types.ModuleType.__setattr__(self, name, value)
             if route is not None and not _is_dunder(name):

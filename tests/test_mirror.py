@@ -44,8 +44,12 @@ for _std_name, _mirror_module in MIRRORS:
         _route = _routes[_mirror_module.__name__]
         _std_module = importlib.import_module(_std_name)
         _public = min(_route.copied)
-        _private = min(n for n in vars(_std_module)
-                       if n.startswith("_") and not n.startswith("__") and n not in _route.own)
+        # a private name, or (multiprocessing has none) any name the mirror does not copy
+        _private = min((n for n in vars(_std_module)
+                        if n.startswith("_") and not n.startswith("__") and n not in _route.own),
+                       default=None) or min(n for n in vars(_std_module)
+                                            if not n.startswith("__") and n not in _route.own
+                                            and n not in _route.copied)
         FORWARDED[_std_name] = ((_std_name, _public), (_std_name, _private))
 
 
@@ -347,3 +351,15 @@ def test_thread_start_uses_the_modules_start_new_thread(threading_mod):
     finally:
         threading_mod._start_new_thread = original
     assert threading._start_new_thread is original
+
+
+def test_a_mirror_package_keeps_its_own_submodules():
+    # importing cconc.multiprocessing.queues binds it on the mirror package,
+    # never on the stdlib package it shares names with
+    import multiprocessing
+    import multiprocessing.queues
+
+    import cconc.multiprocessing.queues
+
+    assert multiprocessing.queues.__name__ == "multiprocessing.queues"
+    assert cconc.multiprocessing.queues.__name__ == "cconc.multiprocessing.queues"

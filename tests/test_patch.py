@@ -77,8 +77,8 @@ def test_patch_replaces_and_unpatch_restores(unpatched):
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", cconc.PatchWarning)  # pytest's plugins imported before
-        assert cconc.patch() == ["threading", "queue", "selectors", "futures"]
-    assert cconc.patched() == ["futures", "queue", "selectors", "threading"]
+        assert cconc.patch() == ["threading", "queue", "selectors", "futures", "multiprocessing"]
+    assert cconc.patched() == ["futures", "multiprocessing", "queue", "selectors", "threading"]
     for name in ("Lock", "RLock", "Condition", "Semaphore", "BoundedSemaphore", "Event", "Barrier"):
         assert getattr(threading, name) is getattr(cconc.threading, name)
     # the stdlib Thread class stays (isinstance(main_thread(), Thread) holds)
@@ -115,7 +115,7 @@ def test_patch_a_subset(unpatched):
 
     import cconc.queue
 
-    assert cconc.patch(threading=False, selectors=False, futures=False, warn=False) == ["queue"]
+    assert cconc.patch(threading=False, selectors=False, futures=False, multiprocessing=False, warn=False) == ["queue"]
     assert queue.Queue is cconc.queue.Queue
     assert threading.Lock is unpatched[("threading", "Lock")]
     cconc.unpatch(queue=False)
@@ -395,28 +395,26 @@ def test_directory_and_zip_programs_run_as_plain_python(tmp_path, kind):
     assert (patched.returncode, patched.stdout, patched.stderr) == (plain.returncode, plain.stdout, plain.stderr)
 
 
-def test_the_module_list_is_data(unpatched, monkeypatch):
-    # how cconc.multiprocessing joins patch mode once it exists: a TARGETS entry
-    # whose mirror imports; its own names that the stdlib module has are patched
-    import types
-
+def test_multiprocessing_queue_factories_are_patched_and_contexts_stay(unpatched):
     import multiprocessing
 
-    fake = types.ModuleType("cconc_fake_mirror")
-    fake.Pool = type("Pool", (), {})
-    fake.cpu_count = multiprocessing.cpu_count  # the stdlib's own: not patched
-    fake.not_in_stdlib = object()
-    monkeypatch.setitem(sys.modules, "cconc_fake_mirror", fake)
-    monkeypatch.setitem(_patch.TARGETS, "fake", ("multiprocessing", "cconc_fake_mirror", frozenset()))
-    monkeypatch.setitem(_patch._KEY_OF, "multiprocessing", "fake")
-    original_pool = multiprocessing.Pool
-    assert cconc.patch(threading=False, queue=False, selectors=False, futures=False, warn=False) == (
-        ["multiprocessing", "fake"] if _patch._import_mirror("multiprocessing")[1] is not None else ["fake"])
+    import cconc.multiprocessing
+
+    std_queue, std_ctx = multiprocessing.Queue, multiprocessing.get_context("spawn")
+    assert cconc.patch(threading=False, queue=False, selectors=False, futures=False, warn=False) == [
+        "multiprocessing"]
     try:
-        assert multiprocessing.Pool is fake.Pool
-        assert multiprocessing.cpu_count is fake.cpu_count and not hasattr(multiprocessing, "not_in_stdlib")
+        for name in ("Queue", "JoinableQueue", "SimpleQueue"):
+            assert getattr(multiprocessing, name) is getattr(cconc.multiprocessing, name)
+        q = multiprocessing.Queue()
+        q.put(1)
+        assert type(q) is cconc.multiprocessing.queues.Queue and q.get(timeout=10) == 1
+        # the stdlib Pool/ProcessPoolExecutor read ctx.SimpleQueue()'s _reader: contexts stay
+        assert multiprocessing.get_context("spawn") is std_ctx
+        with multiprocessing.get_context("fork").Pool(1) as pool:
+            assert pool.apply(abs, (-1,)) == 1
     finally:
         cconc.unpatch()
-    assert multiprocessing.Pool == original_pool
+    assert multiprocessing.Queue == std_queue
     with pytest.raises(TypeError):
         cconc.patch(nosuch=True)

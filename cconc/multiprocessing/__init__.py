@@ -17,10 +17,18 @@ import sys as _sys
 from multiprocessing import *  # noqa: F401,F403  (the whole stdlib namespace first)
 from multiprocessing import SUBDEBUG, SUBWARNING, __all__  # noqa: F401
 
+from cconc import _mirror
+
 from . import context
 
 # The names the stdlib binds to its default context's methods, bound to ours.
 globals().update((_name, getattr(context._default_context, _name)) for _name in __all__)
+
+# What patch mode (cconc.patch) puts on the stdlib module: the queue factories
+# only. The stdlib's contexts stay the stdlib's, since its Pool and
+# ProcessPoolExecutor build their pipes from ctx.SimpleQueue()/ctx.Queue() and
+# read their private _reader/_writer.
+__cconc_patch__ = ("Queue", "JoinableQueue", "SimpleQueue")
 
 
 class _StdlibSubmodules(_abc.MetaPathFinder, _abc.Loader):
@@ -50,7 +58,4 @@ class _StdlibSubmodules(_abc.MetaPathFinder, _abc.Loader):
 if not any(isinstance(f, _StdlibSubmodules) for f in _sys.meta_path):
     _sys.meta_path.insert(0, _StdlibSubmodules())
 
-
-def __getattr__(name):
-    # Everything else (private names included) is the stdlib's.
-    return getattr(_std, name)
+_mirror.install(__name__, _std)  # names taken from the stdlib are read and set on multiprocessing

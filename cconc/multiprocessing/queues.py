@@ -22,7 +22,7 @@ from multiprocessing import queues as _std_queues
 from multiprocessing import reduction as _reduction
 from queue import Empty, Full  # noqa: F401  (the stdlib's own classes)
 
-from cconc import _cconc
+from cconc import _cconc, _mirror
 
 __all__ = ["Queue", "SimpleQueue", "JoinableQueue"]
 
@@ -94,7 +94,4 @@ class SimpleQueue(_cconc._MPSimpleQueue if _NATIVE else object):
 if not _NATIVE:  # pragma: no cover
     from multiprocessing.queues import JoinableQueue, Queue, SimpleQueue  # noqa: F401,F811
 
-
-def __getattr__(name):
-    # Everything else of the stdlib's module (Finalize, debug, is_exiting...).
-    return getattr(_std_queues, name)
+_mirror.install(__name__, _std_queues)  # Finalize, debug, is_exiting...: the stdlib's
