@@ -155,6 +155,13 @@ def install(name, std, *more):
             del ns[key]
         copied = set()
     own = {n for n in ns if not _is_dunder(n) and n not in copied}
+    if hasattr(mod, "__path__"):
+        # A package's submodules are its own names, imported yet or not: else
+        # `from cconc.multiprocessing import queues` would find the stdlib's
+        # multiprocessing.queues through the forwarding and never import ours.
+        import pkgutil
+
+        own.update(info.name for info in pkgutil.iter_modules(mod.__path__))
     route = _Route(mod, sources, own, copied)
     old = _routes.get(name)
     peers = _copies.setdefault(std.__name__, [])

@@ -38,19 +38,11 @@ FORWARDED = {
     "queue": (("queue", "Empty"), ("queue", "_PySimpleQueue")),
     "concurrent.futures": (("concurrent.futures", "CancelledError"), ("concurrent.futures._base", "_AcquireFutures")),
     "selectors": (("selectors", "EVENT_READ"), ("selectors", "_fileobj_to_fd")),
+    # multiprocessing has no private module variable: its `process` submodule
+    # attribute is a name it does not copy either
+    "multiprocessing": (("multiprocessing", "TimeoutError"), ("multiprocessing", "process")),
 }
-for _std_name, _mirror_module in MIRRORS:
-    if _std_name not in FORWARDED:  # a new mirror: the first such names it has
-        _route = _routes[_mirror_module.__name__]
-        _std_module = importlib.import_module(_std_name)
-        _public = min(_route.copied)
-        # a private name, or (multiprocessing has none) any name the mirror does not copy
-        _private = min((n for n in vars(_std_module)
-                        if n.startswith("_") and not n.startswith("__") and n not in _route.own),
-                       default=None) or min(n for n in vars(_std_module)
-                                            if not n.startswith("__") and n not in _route.own
-                                            and n not in _route.copied)
-        FORWARDED[_std_name] = ((_std_name, _public), (_std_name, _private))
+assert {std_name for std_name, _ in MIRRORS} <= set(FORWARDED), "a new mirror: add its names to FORWARDED"
 
 
 def _run_thread(threading_mod, target):
@@ -354,12 +346,14 @@ def test_thread_start_uses_the_modules_start_new_thread(threading_mod):
 
 
 def test_a_mirror_package_keeps_its_own_submodules():
-    # importing cconc.multiprocessing.queues binds it on the mirror package,
-    # never on the stdlib package it shares names with
-    import multiprocessing
-    import multiprocessing.queues
-
-    import cconc.multiprocessing.queues
-
-    assert multiprocessing.queues.__name__ == "multiprocessing.queues"
-    assert cconc.multiprocessing.queues.__name__ == "cconc.multiprocessing.queues"
+    # `from mirror import submodule` imports the mirror's own even when the
+    # stdlib's namesake was imported first, and binding it on the mirror
+    # package never rebinds the stdlib package's attribute (a fresh process:
+    # this one has imported both long ago)
+    code = textwrap.dedent("""
+        import multiprocessing.queues
+        from cconc.multiprocessing import queues
+        assert queues.__name__ == "cconc.multiprocessing.queues", queues
+        assert multiprocessing.queues.__name__ == "multiprocessing.queues"
+    """)
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
