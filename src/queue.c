@@ -436,6 +436,7 @@ static PyObject *queue_get_items(QueueObject *self, Py_ssize_t max_items, PyObje
     qwait wt = {CC_FOREVER, 0};
     int parsed = 0, woken = 0, held = 0;
     Py_ssize_t size;
+wait_for_items:
     for (;;) {
         held = q_enter(self, q_needs_hold(self));
         if (held < 0)
@@ -481,6 +482,23 @@ static PyObject *queue_get_items(QueueObject *self, Py_ssize_t max_items, PyObje
     PyObject *list = PyList_New(n);  /* before anything leaves the queue */
     if (!list)
         goto error_held;
+    /* The allocation may have run the GC, so any __del__, which may have
+     * taken items (or let another thread take them): count again. */
+    if ((size = q_size(self)) < 0) {
+        Py_DECREF(list);
+        goto error_held;
+    }
+    if (size < n) {
+        n = size;
+        Py_SET_SIZE(list, n);  /* the slots past n are still NULL */
+    }
+    if (n == 0) {
+        /* Emptied under us: wait again, as get() would have. */
+        Py_DECREF(list);
+        q_exit(self, held);
+        held = 0;
+        goto wait_for_items;
+    }
     for (; got < n; got++) {
         PyObject *item = q_pop(self);
         if (!item)
@@ -1135,6 +1153,11 @@ static PyObject *queue_get_queue(QueueObject *self, void *Py_UNUSED(closure))
         return NULL;
     view->q = (QueueObject *)Py_NewRef(self);
     PyObject_GC_Track(view);
+    if (self->generic) {
+        /* A __del__ run by the allocation assigned q.queue: that is the queue now. */
+        Py_DECREF(view);
+        return queue_get_queue(self, NULL);
+    }
     return (PyObject *)view;
 }
 
@@ -1328,14 +1351,24 @@ static void view_dealloc(QueueViewObject *self)
     Py_DECREF(tp);
 }
 
+/* A snapshot of the items as a list. */
 static PyObject *view_list(QueueObject *q)
 {
-    Py_ssize_t n = q->ring.len;
-    PyObject *list = PyList_New(n);
-    if (list)
+    for (;;) {
+        Py_ssize_t n = q->ring.len;
+        PyObject *list = PyList_New(n);
+        if (!list)
+            return NULL;
+        /* The allocation may have run the GC, and a __del__ may have
+         * changed the queue: copy only a length that is still true. */
+        if (q->ring.len != n) {
+            Py_DECREF(list);
+            continue;
+        }
         for (Py_ssize_t i = 0; i < n; i++)
             PyList_SET_ITEM(list, i, Py_NewRef(ring_at(&q->ring, i)));
-    return list;
+        return list;
+    }
 }
 
 static Py_ssize_t view_len(QueueViewObject *self) { return self->q->ring.len; }
