@@ -68,6 +68,7 @@ typedef struct {
     PyObject *SelectorKey; /* selectors.SelectorKey, the stdlib's namedtuple */
     PyObject *abc_Mapping, *abc_KeysView, *abc_ItemsView, *abc_ValuesView;
     PyObject *str_fileno, *str_items;
+    PyObject *sel_key_fd; /* operator.itemgetter(1): SelectorKey -> key.fd */
 } cc_state;
 
 extern PyModuleDef cc_module_def;
