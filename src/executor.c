@@ -105,18 +105,27 @@ static work_item *queue_detach(WorkQueueObject *q)
 static void queue_wake_all(WorkQueueObject *q) { cc_waitlist_wake(&q->idle, -1); }
 
 /* Settle each detached item's future with `settle` (NULL: leave it as it is)
- * until one fails, then keep only freeing: every item is freed whatever happens.
- * 0, or -1 with the first error. */
+ * and free it. Every future is settled whatever a callback raises: the first
+ * error is kept (0, or -1 with it), later ones are reported as unraisable. */
 static int items_dispose(work_item *items, int (*settle)(work_item *, void *), void *ctx)
 {
     int rc = 0;
+    PyObject *type = NULL, *value = NULL, *tb = NULL;
     while (items) {
         work_item *item = items;
         items = item->next;
-        if (settle && rc == 0 && settle(item, ctx) < 0)
-            rc = -1;
+        if (settle && settle(item, ctx) < 0) {
+            if (rc == 0) {
+                rc = -1;
+                PyErr_Fetch(&type, &value, &tb);
+            }
+            else
+                PyErr_WriteUnraisable(item->future);
+        }
         item_free(item);
     }
+    if (rc < 0)
+        PyErr_Restore(type, value, tb);
     return rc;
 }
 
@@ -433,10 +442,20 @@ static PyObject *executor_shutdown_queue(ExecutorObject *self, PyObject *cancel_
     if (cancel_futures < 0)
         return NULL;
     q->shutdown = 1;
-    work_item *items = cancel_futures ? queue_detach(q) : NULL;
-    queue_wake_all(q);
     Py_INCREF(q);
-    int rc = items_dispose(items, settle_cancelled, NULL);
+    int rc = 0;
+    if (cancel_futures) {
+        /* One at a time, as the stdlib's get_nowait() loop: when a callback
+         * raises (SystemExit, a Ctrl-C), the items not reached stay queued and
+         * the workers run them, so every future still ends settled; the
+         * error propagates. Workers may take items meanwhile, as there. */
+        work_item *item;
+        while (rc == 0 && (item = queue_pop(q)) != NULL) {
+            rc = settle_cancelled(item, NULL);
+            item_free(item);
+        }
+    }
+    queue_wake_all(q);
     Py_DECREF(q);
     if (rc < 0)
         return NULL;
