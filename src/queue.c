@@ -19,7 +19,10 @@
  *
  * Waiting threads park on three FIFO waitlists (getters, putters, joiners)
  * rather than on q.not_empty & co: a put wakes one getter, a get wakes one
- * putter, the last task_done wakes every joiner. A woken thread re-checks
+ * putter, the last task_done wakes every joiner. Code that waits on
+ * q.not_empty, q.not_full or q.all_tasks_done itself (the stdlib's
+ * Conditions, made on first use) is notified as the stdlib's put, get and
+ * task_done would, which costs one test when nobody waits there. A woken thread re-checks
  * and parks again when another thread took what it was woken for; one woken
  * at the instant it times out or is interrupted passes the wake-up on. */
 #include "ring.h"
@@ -28,6 +31,7 @@
 #include <structmember.h>
 
 enum { KIND_FIFO = 0, KIND_LIFO = 1, KIND_PRIO = 2 };
+enum { COND_NOT_EMPTY = 0, COND_NOT_FULL = 1, COND_ALL_TASKS_DONE = 2 };
 
 typedef struct {
     PyObject_HEAD
@@ -43,6 +47,10 @@ typedef struct {
     PyObject *maxsize_obj; /* what the user gave, returned by q.maxsize */
     PyObject *mutex;       /* created on first need (q.mutex, generic, priority) */
     PyObject *not_empty, *not_full, *all_tasks_done;
+    /* Each Condition's own deque of waiters (its _waiters), for the one test
+     * "does anyone wait on it" (Py_SIZE of a deque is its length); NULL
+     * until the Condition exists. Indexed by COND_*. */
+    PyObject *cond_waiters[3];
     PyObject *pyqueue;     /* generic: the object behind self.queue */
     PyObject *dict, *weakreflist;
 } QueueObject;
@@ -139,6 +147,60 @@ static void q_exit(QueueObject *self, int held)
 }
 
 static inline int q_needs_hold(QueueObject *self) { return self->generic || self->kind == KIND_PRIO; }
+
+/* ---------------------------------------- q.not_empty, q.not_full, ... */
+
+static PyObject **q_cond_slot(QueueObject *self, int which)
+{
+    return which == COND_NOT_EMPTY ? &self->not_empty : which == COND_NOT_FULL ? &self->not_full
+                                                                              : &self->all_tasks_done;
+}
+
+/* Does a thread wait on that Condition? */
+static inline int q_cond_waited(QueueObject *self, int which)
+{
+    return self->cond_waiters[which] && Py_SIZE(self->cond_waiters[which]) > 0;
+}
+
+/* cond.notify(n) (n < 0: notify_all()), as the stdlib's put/get/task_done
+ * do, holding q.mutex as the stdlib's notify requires: `held` says whether
+ * this operation holds it already; if not, nobody does (the operation
+ * checked, and has not let other threads run since), so taking it is
+ * immediate. 0, or -1 with an exception. */
+static int q_cond_notify_slow(QueueObject *self, int which, Py_ssize_t n, int held)
+{
+    PyObject *cond = Py_NewRef(*q_cond_slot(self, which)), *mutex = Py_NewRef(self->mutex), *r;
+    if (!held) {
+        r = lock_fn_enter(mutex, NULL);
+        if (!r) {
+            Py_DECREF(cond);
+            Py_DECREF(mutex);
+            return -1;
+        }
+        Py_DECREF(r);
+    }
+    r = n < 0 ? PyObject_CallMethod(cond, "notify_all", NULL) : PyObject_CallMethod(cond, "notify", "n", n);
+    Py_DECREF(cond);
+    if (!held && mutex_locked(mutex)) {
+        PyObject *exc_type, *exc, *tb;
+        PyErr_Fetch(&exc_type, &exc, &tb);
+        PyObject *rel = lock_fn_release(mutex, NULL);
+        Py_XDECREF(rel);
+        if (!rel)
+            PyErr_Clear();
+        PyErr_Restore(exc_type, exc, tb);
+    }
+    Py_DECREF(mutex);
+    if (!r)
+        return -1;
+    Py_DECREF(r);
+    return 0;
+}
+
+static inline int q_cond_notify(QueueObject *self, int which, Py_ssize_t n, int held)
+{
+    return q_cond_waited(self, which) && n ? q_cond_notify_slow(self, which, n, held) : 0;
+}
 
 /* ----------------------------------------------------------------- heap */
 
@@ -406,6 +468,8 @@ static int queue_put_items(QueueObject *self, PyObject *const *items, Py_ssize_t
          * put without error. */
         self->unfinished += k;
         cc_waitlist_wake(&self->getters, k);
+        if (failed == 0 && q_cond_notify(self, COND_NOT_EMPTY, k, held) < 0)
+            goto error_held;
         if (failed < 0) {
             if (failed == PUSH_FAILED_BUT_STORED)
                 done++;  /* it is in the queue: a retry must not put it again */
@@ -475,6 +539,10 @@ wait_for_items:
         if (!item)
             goto error_held;
         cc_waitlist_wake(&self->putters, 1);
+        if (q_cond_notify(self, COND_NOT_FULL, 1, held) < 0) {
+            Py_DECREF(item);  /* as the stdlib's get(): the item is gone, the error propagates */
+            goto error_held;
+        }
         q_exit(self, held);
         return item;
     }
@@ -506,6 +574,11 @@ wait_for_items:
         PyList_SET_ITEM(list, got, item);
     }
     cc_waitlist_wake(&self->putters, got);
+    if (got == n && q_cond_notify(self, COND_NOT_FULL, got, held) < 0) {
+        exc_attach("items", list);
+        Py_DECREF(list);
+        goto error_held;
+    }
     if (got < n) {
         /* Never lose what was taken: the exception carries it as .items. */
         if (PyList_SetSlice(list, got, n, NULL) < 0)
@@ -543,6 +616,8 @@ static PyObject *queue_put(QueueObject *self, PyObject *const *args, Py_ssize_t 
         self->version++;
         self->unfinished++;
         cc_waitlist_wake(&self->getters, 1);
+        if (q_cond_notify(self, COND_NOT_EMPTY, 1, 0) < 0)
+            return NULL;
         Py_RETURN_NONE;
     }
     PyObject *a[3];
@@ -561,6 +636,8 @@ static PyObject *queue_put_nowait(QueueObject *self, PyObject *item)
         self->version++;
         self->unfinished++;
         cc_waitlist_wake(&self->getters, 1);
+        if (q_cond_notify(self, COND_NOT_EMPTY, 1, 0) < 0)
+            return NULL;
         Py_RETURN_NONE;
     }
     Py_ssize_t done;
@@ -574,6 +651,8 @@ static PyObject *queue_get(QueueObject *self, PyObject *const *args, Py_ssize_t 
     if (nargs == 0 && !kwnames && self->ring.len && native_fast(self)) {
         PyObject *item = native_pop(self);
         cc_waitlist_wake(&self->putters, 1);
+        if (q_cond_notify(self, COND_NOT_FULL, 1, 0) < 0)
+            Py_CLEAR(item);
         return item;
     }
     PyObject *a[2];
@@ -587,6 +666,8 @@ static PyObject *queue_get_nowait(QueueObject *self, PyObject *Py_UNUSED(ignored
     if (self->ring.len && native_fast(self)) {
         PyObject *item = native_pop(self);
         cc_waitlist_wake(&self->putters, 1);
+        if (q_cond_notify(self, COND_NOT_FULL, 1, 0) < 0)
+            Py_CLEAR(item);
         return item;
     }
     return queue_get_items(self, 0, Py_False, NULL);
@@ -658,6 +739,10 @@ static PyObject *queue_task_done(QueueObject *self, PyObject *Py_UNUSED(ignored)
         cc_waitlist_wake(&self->joiners, -1);
     }
     self->unfinished = unfinished;
+    if (unfinished == 0 && q_cond_notify(self, COND_ALL_TASKS_DONE, -1, held) < 0) {
+        q_exit(self, held);
+        return NULL;
+    }
     q_exit(self, held);
     Py_RETURN_NONE;
 }
@@ -752,6 +837,9 @@ static PyObject *queue_shutdown(QueueObject *self, PyObject *const *args, Py_ssi
     /* Getters must see the queue empty and raise; putters raise. */
     cc_waitlist_wake(&self->getters, -1);
     cc_waitlist_wake(&self->putters, -1);
+    if ((immediate && q_cond_notify(self, COND_ALL_TASKS_DONE, -1, held) < 0) ||
+        q_cond_notify(self, COND_NOT_EMPTY, -1, held) < 0 || q_cond_notify(self, COND_NOT_FULL, -1, held) < 0)
+        failed = 1;
     q_exit(self, held);
     ring_release(&drained);  /* our state is consistent: any __del__ may run */
     if (failed)
@@ -1015,6 +1103,8 @@ static int queue_traverse(QueueObject *self, visitproc visit, void *arg)
     Py_VISIT(self->not_empty);
     Py_VISIT(self->not_full);
     Py_VISIT(self->all_tasks_done);
+    for (int i = 0; i < 3; i++)
+        Py_VISIT(self->cond_waiters[i]);
     Py_VISIT(self->pyqueue);
     Py_VISIT(self->dict);
     return ring_traverse(&self->ring, visit, arg);
@@ -1031,6 +1121,8 @@ static int queue_clear(QueueObject *self)
     Py_CLEAR(self->not_empty);
     Py_CLEAR(self->not_full);
     Py_CLEAR(self->all_tasks_done);
+    for (int i = 0; i < 3; i++)
+        Py_CLEAR(self->cond_waiters[i]);
     Py_CLEAR(self->mutex);
     Py_CLEAR(self->pyqueue);
     Py_CLEAR(self->dict);
@@ -1110,9 +1202,10 @@ static PyObject *queue_get_mutex(QueueObject *self, void *Py_UNUSED(closure))
 
 /* q.not_empty & co: the stdlib's threading.Condition on q.mutex, made on
  * first use. `with q.not_full:` locks the mutex as in the stdlib; our own
- * waiters do not wait on them (see the top of this file). */
-static PyObject *queue_condition(QueueObject *self, PyObject **slot)
+ * waiters do not wait on them, but whoever does is notified (q_cond_notify). */
+static PyObject *queue_condition(QueueObject *self, int which)
 {
+    PyObject **slot = q_cond_slot(self, which);
     if (!*slot) {
         cc_state *st = qstate(self);
         if (!st || q_make_mutex(self) < 0)
@@ -1120,19 +1213,31 @@ static PyObject *queue_condition(QueueObject *self, PyObject **slot)
         PyObject *cond = PyObject_CallOneArg(st->queue_Condition, self->mutex);
         if (!cond)
             return NULL;
-        if (*slot)  /* made meanwhile, by code the call ran */
+        PyObject *waiters = PyObject_GetAttrString(cond, "_waiters");
+        if (!waiters || !PyObject_TypeCheck(waiters, (PyTypeObject *)st->queue_deque)) {
+            if (waiters)
+                PyErr_SetString(PyExc_TypeError, "threading.Condition()._waiters is not a deque");
+            Py_XDECREF(waiters);
             Py_DECREF(cond);
-        else
+            return NULL;
+        }
+        if (*slot) {  /* made meanwhile, by code the calls ran */
+            Py_DECREF(cond);
+            Py_DECREF(waiters);
+        }
+        else {
             *slot = cond;
+            Py_XSETREF(self->cond_waiters[which], waiters);
+        }
     }
     return Py_NewRef(*slot);
 }
 
-static PyObject *queue_get_not_empty(QueueObject *self, void *c) { return queue_condition(self, &self->not_empty); }
-static PyObject *queue_get_not_full(QueueObject *self, void *c) { return queue_condition(self, &self->not_full); }
+static PyObject *queue_get_not_empty(QueueObject *self, void *c) { return queue_condition(self, COND_NOT_EMPTY); }
+static PyObject *queue_get_not_full(QueueObject *self, void *c) { return queue_condition(self, COND_NOT_FULL); }
 static PyObject *queue_get_all_tasks_done(QueueObject *self, void *c)
 {
-    return queue_condition(self, &self->all_tasks_done);
+    return queue_condition(self, COND_ALL_TASKS_DONE);
 }
 
 static PyObject *queue_get_queue(QueueObject *self, void *Py_UNUSED(closure))

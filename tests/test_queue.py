@@ -136,6 +136,91 @@ def test_unfinished_tasks_reset_by_hand_releases_join(queue_mod):
     assert not t.is_alive()
 
 
+# --------------------------------- waiting on q.not_empty & co directly
+# Code that waits on the queue's Conditions itself, as the stdlib's own
+# put/get/join do, must be notified by put, get and task_done. The waiter
+# holds q.mutex until wait() releases it, so the other thread's operation
+# can only happen after the wait began: wait() must return True (notified).
+
+NOTIFY_WAIT = 30  # only reached when the notification is lost
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("op", ["put", "put_nowait", "subclass_put"])
+def test_waiting_on_not_empty_is_notified(queue_mod, kind, op):
+    cls = getattr(queue_mod, kind)
+    if op == "subclass_put":
+        class Sub(cls):  # the generic path (watchdog's SkipRepeatsQueue style)
+            def _put(self, item):
+                super()._put(item)
+        cls = Sub
+    q = cls()
+    with q.not_empty:
+        t = start_thread(getattr(q, "put_nowait" if op == "put_nowait" else "put"), 1)
+        while not q._qsize():
+            assert q.not_empty.wait(NOTIFY_WAIT)
+    t.join(10)
+    assert q.get_nowait() == 1
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("op", ["get", "get_nowait"])
+def test_waiting_on_not_full_is_notified(queue_mod, kind, op):
+    q = getattr(queue_mod, kind)(1)
+    q.put(0)
+    with q.not_full:
+        t = start_thread(getattr(q, op))
+        while q._qsize() >= q.maxsize:
+            assert q.not_full.wait(NOTIFY_WAIT)
+    t.join(10)
+    assert q.qsize() == 0
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_waiting_on_all_tasks_done_is_notified(queue_mod, kind):
+    # The recipe for join() with a timeout.
+    q = getattr(queue_mod, kind)()
+    for i in range(3):
+        q.put(i)
+
+    def worker():
+        for _ in range(3):
+            q.get()
+            q.task_done()
+
+    with q.all_tasks_done:
+        t = start_thread(worker)
+        while q.unfinished_tasks:
+            assert q.all_tasks_done.wait(NOTIFY_WAIT)
+    t.join(10)
+    assert q.unfinished_tasks == 0
+
+
+def test_waiting_on_conditions_sees_shutdown(queue_mod):
+    need_shutdown(queue_mod)
+    q = queue_mod.Queue()
+    with q.not_empty:
+        t = start_thread(q.shutdown)
+        while not q.is_shutdown:
+            assert q.not_empty.wait(NOTIFY_WAIT)
+    t.join(10)
+
+
+def test_notifying_costs_nothing_when_nobody_waits(queue_mod):
+    # The Conditions exist (used as locks) but nobody waits: plain operations.
+    q = queue_mod.Queue(2)
+    with q.not_full:
+        pass
+    with q.all_tasks_done:
+        pass
+    q.put(1)
+    q.put_nowait(2)
+    assert q.get() == 1 and q.get_nowait() == 2
+    q.task_done()
+    q.task_done()
+    q.join()
+
+
 # ----------------------------------------------------------------- blocking
 
 
