@@ -58,6 +58,7 @@ typedef struct {
     PyObject *queue_Condition;
     PyObject *str_init, *str_qsize, *str_put, *str_get, *str_queue;
     PyObject *str_append, *str_popleft, *str_pop;
+    PyObject *str_public_put, *str_public_get, *str_block; /* "put", "get", "block" */
 
     /* selectors (selector.c) */
     PyTypeObject *SelectSelector_type;

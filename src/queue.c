@@ -32,12 +32,23 @@
 
 enum { KIND_FIFO = 0, KIND_LIFO = 1, KIND_PRIO = 2 };
 enum { COND_NOT_EMPTY = 0, COND_NOT_FULL = 1, COND_ALL_TASKS_DONE = 2 };
+/* Bits of type_overrides. */
+enum { OVR_STORAGE = 1, OVR_PUT = 2, OVR_GET = 4 };
 
 typedef struct {
     PyObject_HEAD
     cc_ring ring;
     int kind;
-    int generic;           /* operations go through _qsize/_put/_get (see above) */
+    int generic;           /* the storage is self.queue, used through _qsize/_put/_get (see above) */
+    /* Operations call self._qsize/_put/_get through attribute lookup: generic,
+     * or an instance attribute overrides one of them (`q._put = MethodType(...)`,
+     * as pebble's waitforqueues does), honoured as the stdlib's Python code does. */
+    int dispatch;
+    /* put_nowait()/get_nowait() call self.put()/self.get() as the stdlib's
+     * do: a subclass or an instance attribute overrides them. */
+    int calls_put, calls_get;
+    /* What the class itself overrides (the instance may add more). */
+    unsigned type_overrides;
     int is_shutdown;
     Py_ssize_t maxsize;    /* <= 0: unbounded */
     Py_ssize_t unfinished;
@@ -146,7 +157,7 @@ static void q_exit(QueueObject *self, int held)
     }
 }
 
-static inline int q_needs_hold(QueueObject *self) { return self->generic || self->kind == KIND_PRIO; }
+static inline int q_needs_hold(QueueObject *self) { return self->dispatch || self->kind == KIND_PRIO; }
 
 /* ---------------------------------------- q.not_empty, q.not_full, ... */
 
@@ -312,7 +323,7 @@ static PyObject *native_pop(QueueObject *self)
 
 static Py_ssize_t q_size(QueueObject *self)
 {
-    if (!self->generic)
+    if (!self->dispatch)
         return self->ring.len;
     cc_state *st = qstate(self);
     if (!st)
@@ -332,7 +343,7 @@ static Py_ssize_t q_size(QueueObject *self)
 
 static int q_push(QueueObject *self, PyObject *item)
 {
-    if (!self->generic)
+    if (!self->dispatch)
         return native_push(self, item);
     cc_state *st = qstate(self);
     if (!st)
@@ -346,7 +357,7 @@ static int q_push(QueueObject *self, PyObject *item)
 
 static PyObject *q_pop(QueueObject *self)
 {
-    if (!self->generic)
+    if (!self->dispatch)
         return native_pop(self);
     cc_state *st = qstate(self);
     return st ? PyObject_CallMethodNoArgs((PyObject *)self, st->str_get) : NULL;
@@ -601,7 +612,7 @@ error:
  * needs neither the mutex nor an argument parser. */
 static inline int native_fast(QueueObject *self)
 {
-    return !self->generic && self->kind != KIND_PRIO && (!self->mutex || !mutex_locked(self->mutex));
+    return !self->dispatch && self->kind != KIND_PRIO && (!self->mutex || !mutex_locked(self->mutex));
 }
 
 static const char *const put_kwlist[] = {"item", "block", "timeout", NULL};
@@ -628,8 +639,33 @@ static PyObject *queue_put(QueueObject *self, PyObject *const *args, Py_ssize_t 
     Py_RETURN_NONE;
 }
 
+/* self.put(item, block=False) / self.get(block=False), as the stdlib's
+ * put_nowait()/get_nowait(), when put or get is overridden. */
+static PyObject *queue_call_public(QueueObject *self, PyObject *name, PyObject *item)
+{
+    cc_state *st = qstate(self);
+    if (!st)
+        return NULL;
+    PyObject *method = PyObject_GetAttr((PyObject *)self, name);
+    if (!method)
+        return NULL;
+    PyObject *kwnames = PyTuple_Pack(1, st->str_block);
+    PyObject *r = NULL;
+    if (kwnames) {
+        PyObject *args[2] = {item, Py_False};
+        r = item ? PyObject_Vectorcall(method, args, 1, kwnames) : PyObject_Vectorcall(method, args + 1, 0, kwnames);
+        Py_DECREF(kwnames);
+    }
+    Py_DECREF(method);
+    return r;
+}
+
 static PyObject *queue_put_nowait(QueueObject *self, PyObject *item)
 {
+    if (self->calls_put) {
+        cc_state *st = qstate(self);
+        return st ? queue_call_public(self, st->str_public_put, item) : NULL;
+    }
     if (!self->is_shutdown && (self->maxsize <= 0 || self->ring.len < self->maxsize) && native_fast(self)) {
         if (ring_push(&self->ring, item) < 0)
             return NULL;
@@ -663,6 +699,10 @@ static PyObject *queue_get(QueueObject *self, PyObject *const *args, Py_ssize_t 
 
 static PyObject *queue_get_nowait(QueueObject *self, PyObject *Py_UNUSED(ignored))
 {
+    if (self->calls_get) {
+        cc_state *st = qstate(self);
+        return st ? queue_call_public(self, st->str_public_get, NULL) : NULL;
+    }
     if (self->ring.len && native_fast(self)) {
         PyObject *item = native_pop(self);
         cc_waitlist_wake(&self->putters, 1);
@@ -688,7 +728,7 @@ static PyObject *queue_put_many(QueueObject *self, PyObject *const *args, Py_ssi
     Py_ssize_t done = 0, n = PyTuple_GET_SIZE(seq);
     int r = 0;
     if (n) {
-        if (!self->generic && self->kind != KIND_PRIO && self->maxsize <= 0 &&
+        if (!self->dispatch && self->kind != KIND_PRIO && self->maxsize <= 0 &&
             ring_reserve(&self->ring, n) < 0)
             r = -1;  /* nothing put */
         else
@@ -768,9 +808,9 @@ static PyObject *queue_join(QueueObject *self, PyObject *Py_UNUSED(ignored))
 /* qsize() under the stdlib's locking; -1 on error. */
 static Py_ssize_t queue_locked_size(QueueObject *self)
 {
-    if (!self->generic && !self->mutex)
+    if (!self->dispatch && !self->mutex)
         return self->ring.len;
-    int held = q_enter(self, self->generic);
+    int held = q_enter(self, self->dispatch);
     if (held < 0)
         return -1;
     Py_ssize_t n = q_size(self);
@@ -805,14 +845,14 @@ static PyObject *queue_shutdown(QueueObject *self, PyObject *const *args, Py_ssi
         return NULL;
     if (immediate_obj && (immediate = PyObject_IsTrue(immediate_obj)) < 0)
         return NULL;
-    int held = q_enter(self, self->generic);
+    int held = q_enter(self, self->dispatch);
     if (held < 0)
         return NULL;
     cc_ring drained = {NULL, 0, 0, 0};
     int failed = 0;
     self->is_shutdown = 1;
     if (immediate) {
-        if (!self->generic) {
+        if (!self->dispatch) {
             Py_ssize_t n = self->ring.len;
             ring_detach(&self->ring, &drained);
             self->version++;
@@ -957,24 +997,65 @@ static int type_kind(PyTypeObject *type, cc_state *st)
     return KIND_FIFO;
 }
 
-/* Does a class between `type` and our base define _init, _qsize, _put or _get? */
+/* Which of our methods a class between `type` and our base overrides: OVR_STORAGE
+ * for _init, _qsize, _put or _get, OVR_PUT for put, OVR_GET for get; -1 on error. */
 static int type_overrides(PyTypeObject *type, cc_state *st)
 {
-    PyObject *names[4] = {st->str_init, st->str_qsize, st->str_put, st->str_get};
+    PyObject *names[6] = {st->str_init, st->str_qsize, st->str_put, st->str_get, st->str_public_put,
+                          st->str_public_get};
+    static const int bits[6] = {OVR_STORAGE, OVR_STORAGE, OVR_STORAGE, OVR_STORAGE, OVR_PUT, OVR_GET};
+    int found = 0;
     PyObject *mro = type->tp_mro;
     for (Py_ssize_t i = 0; mro && i < PyTuple_GET_SIZE(mro); i++) {
         PyTypeObject *t = (PyTypeObject *)PyTuple_GET_ITEM(mro, i);
         if (t == st->Queue_type || t == st->LifoQueue_type || t == st->PriorityQueue_type)
-            return 0;
+            break;
         if (!t->tp_dict)
             continue;
-        for (int k = 0; k < 4; k++) {
+        for (int k = 0; k < 6; k++) {
             if (PyDict_GetItemWithError(t->tp_dict, names[k]))
-                return 1;
-            if (PyErr_Occurred())
+                found |= bits[k];
+            else if (PyErr_Occurred())
                 return -1;
         }
     }
+    return found;
+}
+
+/* The flags from what the class and the instance's own attributes override. */
+static int queue_update_overrides(QueueObject *self)
+{
+    unsigned found = self->type_overrides;
+    if (self->dict && PyDict_GET_SIZE(self->dict)) {
+        cc_state *st = qstate(self);
+        if (!st)
+            return -1;
+        PyObject *names[5] = {st->str_qsize, st->str_put, st->str_get, st->str_public_put, st->str_public_get};
+        static const int bits[5] = {OVR_STORAGE, OVR_STORAGE, OVR_STORAGE, OVR_PUT, OVR_GET};
+        for (int k = 0; k < 5; k++) {
+            if (PyDict_GetItemWithError(self->dict, names[k]))
+                found |= bits[k];
+            else if (PyErr_Occurred())
+                return -1;
+        }
+    }
+    self->dispatch = self->generic || (found & OVR_STORAGE);
+    self->calls_put = (found & OVR_PUT) != 0;
+    self->calls_get = (found & OVR_GET) != 0;
+    return 0;
+}
+
+/* Setting or deleting one of the overridable methods on the instance
+ * changes how the queue runs from the next operation on. */
+static int queue_setattro(QueueObject *self, PyObject *name, PyObject *value)
+{
+    if (PyObject_GenericSetAttr((PyObject *)self, name, value) < 0)
+        return -1;
+    if (PyUnicode_Check(name) && PyUnicode_GET_LENGTH(name) <= 6 &&
+        (PyUnicode_CompareWithASCIIString(name, "_qsize") == 0 || PyUnicode_CompareWithASCIIString(name, "_put") == 0 ||
+         PyUnicode_CompareWithASCIIString(name, "_get") == 0 || PyUnicode_CompareWithASCIIString(name, "put") == 0 ||
+         PyUnicode_CompareWithASCIIString(name, "get") == 0))
+        return queue_update_overrides(self);
     return 0;
 }
 
@@ -983,21 +1064,24 @@ static PyObject *queue_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     cc_state *st = cc_state_of_type(type);
     if (!st)
         return NULL;
-    int kind = KIND_FIFO, generic = 0;
+    int kind = KIND_FIFO, overrides = 0;
     if (type == st->LifoQueue_type)
         kind = KIND_LIFO;
     else if (type == st->PriorityQueue_type)
         kind = KIND_PRIO;
     else if (type != st->Queue_type) {
         kind = type_kind(type, st);
-        if ((generic = type_overrides(type, st)) < 0)
+        if ((overrides = type_overrides(type, st)) < 0)
             return NULL;
     }
     QueueObject *self = (QueueObject *)type->tp_alloc(type, 0);
     if (!self)
         return NULL;
     self->kind = kind;
-    self->generic = generic;
+    self->type_overrides = (unsigned)overrides;
+    self->generic = self->dispatch = (overrides & OVR_STORAGE) != 0;
+    self->calls_put = (overrides & OVR_PUT) != 0;
+    self->calls_get = (overrides & OVR_GET) != 0;
     cc_waitlist_init(&self->getters);
     cc_waitlist_init(&self->putters);
     cc_waitlist_init(&self->joiners);
@@ -1284,7 +1368,7 @@ static int queue_set_queue(QueueObject *self, PyObject *value, void *Py_UNUSED(c
             return -1;
         ring_detach(&self->ring, &old);
         self->version++;
-        self->generic = 1;
+        self->generic = self->dispatch = 1;
     }
     Py_XSETREF(self->pyqueue, Py_NewRef(value));
     cc_waitlist_wake(&self->getters, -1);
@@ -1384,6 +1468,7 @@ static PyType_Slot queue_slots[] = {
     {Py_tp_clear, queue_clear},
     {Py_tp_methods, queue_methods},
     {Py_tp_getset, queue_getset},
+    {Py_tp_setattro, queue_setattro},
     {Py_tp_members, queue_members},
     {Py_tp_doc, "Queue(maxsize=0)\n--\n\n"
                 "Create a queue object with a given maximum size (native).\n\n"
@@ -1758,7 +1843,9 @@ int cc_queue_exec(PyObject *module, cc_state *st)
     if (intern("_init", &st->str_init) < 0 || intern("_qsize", &st->str_qsize) < 0 ||
         intern("_put", &st->str_put) < 0 || intern("_get", &st->str_get) < 0 ||
         intern("queue", &st->str_queue) < 0 || intern("append", &st->str_append) < 0 ||
-        intern("popleft", &st->str_popleft) < 0 || intern("pop", &st->str_pop) < 0)
+        intern("popleft", &st->str_popleft) < 0 || intern("pop", &st->str_pop) < 0 ||
+        intern("put", &st->str_public_put) < 0 || intern("get", &st->str_public_get) < 0 ||
+        intern("block", &st->str_block) < 0)
         return -1;
     if (cc_add_type(module, &queue_spec, NULL, &st->Queue_type) < 0 ||
         cc_add_type(module, &lifo_spec, (PyObject *)st->Queue_type, &st->LifoQueue_type) < 0 ||

@@ -221,6 +221,140 @@ def test_notifying_costs_nothing_when_nobody_waits(queue_mod):
     q.join()
 
 
+# ---------------------------------------------- overrides the stdlib honours
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_nowait_calls_overridden_put_and_get(queue_mod, kind):
+    calls = []
+
+    class Q(getattr(queue_mod, kind)):
+        def put(self, item, block=True, timeout=None):
+            calls.append(("put", item, block, timeout))
+            super().put(item, block, timeout)
+
+        def get(self, block=True, timeout=None):
+            calls.append(("get", block, timeout))
+            return super().get(block, timeout)
+
+    q = Q()
+    q.put_nowait(1)
+    assert q.get_nowait() == 1
+    assert calls == [("put", 1, False, None), ("get", False, None)]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_instance_put_and_get_wrapped(queue_mod, kind):
+    # Wrapping q.put / q.get on the instance (older pebble's waitforqueues).
+    q = getattr(queue_mod, kind)()
+    calls = []
+    old_put, old_get = q.put, q.get
+
+    def put(item, *args, **kwargs):
+        calls.append("put")
+        old_put(item, *args, **kwargs)
+
+    def get(*args, **kwargs):
+        calls.append("get")
+        return old_get(*args, **kwargs)
+
+    q.put, q.get = put, get
+    q.put_nowait(1)
+    assert q.get_nowait() == 1
+    assert calls == ["put", "get"]
+    del q.put, q.get
+    q.put_nowait(2)
+    assert q.get_nowait() == 2
+    assert calls == ["put", "get"]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_instance_storage_methods_override(queue_mod, kind):
+    # q._put / q._get / q._qsize set on the instance after construction are
+    # called by put/get/qsize, as the stdlib's Python code looks them up.
+    import types
+
+    q = getattr(queue_mod, kind)()
+    seen = []
+    old_put, old_get, old_qsize = q._put, q._get, q._qsize
+
+    def _put(self, item):
+        seen.append(("_put", item))
+        old_put(item)
+
+    def _get(self):
+        item = old_get()
+        seen.append(("_get", item))
+        return item
+
+    q._put = types.MethodType(_put, q)
+    q._get = types.MethodType(_get, q)
+    q._qsize = types.MethodType(lambda self: old_qsize() + 100, q)
+    q.put(1)
+    q.put_nowait(2)
+    assert q.qsize() == 102
+    assert sorted([q.get(), q.get_nowait()]) == [1, 2]
+    assert [s[0] for s in seen] == ["_put", "_put", "_get", "_get"]
+    q._put, q._get = old_put, old_get  # pebble's reset: the old bound methods
+    del q._qsize
+    seen.clear()
+    q.put(3)
+    assert q.qsize() == 1 and q.get() == 3 and seen == []
+    del q._put, q._get
+    q.put(4)
+    assert q.get() == 4 and q.qsize() == 0
+
+
+def _pebble_waitforqueues(queues, timeout=None):
+    """pebble.common.waitforqueues (pebble 5), as it is written there."""
+    import types
+
+    lock = threading.Condition(threading.Lock())
+
+    def new_method(self, *args):
+        self._pebble_old_method(*args)
+        with self._pebble_lock:
+            self._pebble_lock.notify_all()
+
+    for queue in queues:
+        queue._pebble_lock = lock
+        with queue.mutex:
+            queue._pebble_old_method = queue._put
+            queue._put = types.MethodType(new_method, queue)
+    try:
+        with lock:
+            if not any(map(lambda q: not q.empty(), queues)):
+                lock.wait(timeout)
+    finally:
+        for queue in queues:
+            with queue.mutex:
+                queue._put = queue._pebble_old_method
+            delattr(queue, "_pebble_old_method")
+            delattr(queue, "_pebble_lock")
+    return [q for q in queues if not q.empty()]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_pebble_waitforqueues(queue_mod, kind):
+    queues = [getattr(queue_mod, kind)() for _ in range(3)]
+    ready = []
+    done = threading.Event()
+
+    def wait():
+        ready.extend(_pebble_waitforqueues(queues, timeout=NOTIFY_WAIT))
+        done.set()
+
+    t = start_thread(wait)
+    time.sleep(0.1)
+    queues[1].put("x")
+    assert done.wait(NOTIFY_WAIT / 2)  # the helper waits NOTIFY_WAIT unless notified
+    assert ready == [queues[1]]
+    t.join(10)
+    assert queues[1].get_nowait() == "x"
+    queues[0].put(1)
+    assert queues[0].get() == 1
+
+
 # ----------------------------------------------------------------- blocking
 
 
