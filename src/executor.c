@@ -30,7 +30,7 @@ typedef struct {
     int executor_gone;    /* the executor was collected */
     PyObject *broken;     /* NULL, or why the pool is broken (an initializer failed) */
     PyObject *initializer;
-    PyObject *initargs;
+    PyObject *initargs;   /* as given: unpacked by each worker */
 } WorkQueueObject;
 
 typedef struct {
@@ -203,7 +203,11 @@ static PyObject *queue_worker(WorkQueueObject *q, PyObject *Py_UNUSED(ignored))
     if (!st)
         return NULL;
     if (q->initializer) {
-        PyObject *r = PyObject_Call(q->initializer, q->initargs, NULL);
+        /* As the stdlib's initializer(*initargs): initargs that are not an
+         * iterable fail here, as the initializer failing. */
+        PyObject *args = PySequence_Tuple(q->initargs);
+        PyObject *r = args ? PyObject_Call(q->initializer, args, NULL) : NULL;
+        Py_XDECREF(args);
         if (!r) {
             cc_futures_log_exception(st, "critical", "Exception in initializer:", NULL);
             if (!q->executor_gone && queue_break(q, st) < 0)
@@ -327,7 +331,8 @@ static int executor_init(ExecutorObject *self, PyObject *args, PyObject *kwds)
     cc_state *st = cc_state_of_type(Py_TYPE(self));
     if (!st)
         return -1;
-    PyObject *initargs_tuple = initargs ? PySequence_Tuple(initargs) : PyTuple_New(0);
+    /* Kept as given: the stdlib only unpacks it in each worker, before its first task. */
+    PyObject *initargs_tuple = initargs ? Py_NewRef(initargs) : PyTuple_New(0);
     if (!initargs_tuple)
         return -1;
     WorkQueueObject *q = PyObject_GC_New(WorkQueueObject, st->WorkQueue_type);
