@@ -51,6 +51,11 @@ typedef struct {
     unsigned type_overrides;
     int is_shutdown;
     Py_ssize_t maxsize;    /* <= 0: unbounded */
+    /* maxsize is neither an int nor a float (a Decimal, a Fraction, or
+     * something `maxsize > 0` refuses): put() and full() compare it in
+     * Python as the stdlib does, which raises where the stdlib raises. */
+    int maxsize_compared;
+    int slow;              /* dispatch, a priority queue or maxsize_compared: no fast path */
     Py_ssize_t unfinished;
     uint64_t version;      /* bumped by every change of the ring, for iterators */
     unsigned long owner;   /* thread holding mutex for one of our operations, or 0 */
@@ -158,6 +163,37 @@ static void q_exit(QueueObject *self, int held)
 }
 
 static inline int q_needs_hold(QueueObject *self) { return self->dispatch || self->kind == KIND_PRIO; }
+
+static void q_update_slow(QueueObject *self)
+{
+    self->slow = self->dispatch || self->kind == KIND_PRIO || self->maxsize_compared;
+}
+
+/* The stdlib's `maxsize > 0` ("bounded") and `qsize >= maxsize` ("full")
+ * for a maxsize that is compared in Python: 1, 0, or -1 with its error. */
+static int maxsize_bounded(QueueObject *self)
+{
+    if (!self->maxsize_compared)
+        return self->maxsize > 0;
+    PyObject *maxsize = Py_NewRef(self->maxsize_obj), *zero = PyLong_FromLong(0);
+    int r = zero ? PyObject_RichCompareBool(maxsize, zero, Py_GT) : -1;
+    Py_XDECREF(zero);
+    Py_DECREF(maxsize);
+    return r;
+}
+
+static int maxsize_reached(QueueObject *self, Py_ssize_t size, int op)
+{
+    if (!self->maxsize_compared)
+        return op == Py_GE ? size >= self->maxsize : self->maxsize <= size;
+    PyObject *maxsize = Py_NewRef(self->maxsize_obj), *n = PyLong_FromSsize_t(size);
+    int r = -1;
+    if (n)  /* put: `qsize >= maxsize`; full: `maxsize <= qsize` (the order user types see) */
+        r = op == Py_GE ? PyObject_RichCompareBool(n, maxsize, Py_GE) : PyObject_RichCompareBool(maxsize, n, Py_LE);
+    Py_XDECREF(n);
+    Py_DECREF(maxsize);
+    return r;
+}
 
 /* ---------------------------------------- q.not_empty, q.not_full, ... */
 
@@ -371,7 +407,9 @@ typedef struct {
 } qwait;
 
 /* The stdlib's rules: `block` by truth value; with block, timeout None waits
- * forever and a negative one is ValueError; without block, timeout is ignored. */
+ * forever, `timeout < 0` is ValueError, then `endtime = time() + timeout`
+ * (whose TypeError or OverflowError is the stdlib's too); without block,
+ * timeout is ignored. NaN is ValueError (the stdlib spins forever). */
 static int qwait_parse(PyObject *block_obj, PyObject *timeout_obj, qwait *w)
 {
     int block = 1;
@@ -386,10 +424,43 @@ static int qwait_parse(PyObject *block_obj, PyObject *timeout_obj, qwait *w)
     if (!timeout_obj || timeout_obj == Py_None)
         return 0;
     double seconds;
-    if (cc_seconds_from_object(timeout_obj, &seconds) < 0)
-        return -1;
-    if (seconds < 0) {
+    int negative;
+    if (PyFloat_CheckExact(timeout_obj)) {
+        seconds = PyFloat_AS_DOUBLE(timeout_obj);
+        negative = seconds < 0;
+    }
+    else {
+        PyObject *zero = PyLong_FromLong(0);
+        negative = zero ? PyObject_RichCompareBool(timeout_obj, zero, Py_LT) : -1;
+        Py_XDECREF(zero);
+        if (negative < 0)
+            return -1;
+        if (negative)
+            seconds = -1;
+        else if (PyLong_CheckExact(timeout_obj)) {
+            if ((seconds = PyLong_AsDouble(timeout_obj)) == -1.0 && PyErr_Occurred())
+                return -1;
+        }
+        else {
+            double now = (double)cc_monotonic_ns() / 1e9;
+            PyObject *start = PyFloat_FromDouble(now);
+            PyObject *end = start ? PyNumber_Add(start, timeout_obj) : NULL;
+            Py_XDECREF(start);
+            if (!end)
+                return -1;
+            seconds = PyFloat_AsDouble(end);
+            Py_DECREF(end);
+            if (seconds == -1.0 && PyErr_Occurred())
+                return -1;
+            seconds -= now;
+        }
+    }
+    if (negative) {
         PyErr_SetString(PyExc_ValueError, "'timeout' must be a non-negative number");
+        return -1;
+    }
+    if (isnan(seconds)) {
+        PyErr_SetString(PyExc_ValueError, "timeout must not be NaN (the stdlib's queue would spin forever)");
         return -1;
     }
     if (seconds > CC_TIMEOUT_MAX)
@@ -438,7 +509,10 @@ static int queue_put_items(QueueObject *self, PyObject *const *items, Py_ssize_t
             goto error_held;
         }
         Py_ssize_t room = n - done;
-        if (self->maxsize > 0) {
+        int bounded = maxsize_bounded(self);
+        if (bounded < 0)
+            goto error_held;
+        if (bounded) {
             /* As the stdlib, block and timeout matter only for a bounded queue. */
             if (!parsed) {
                 if (qwait_parse(block_obj, timeout_obj, &wt) < 0)
@@ -448,7 +522,14 @@ static int queue_put_items(QueueObject *self, PyObject *const *items, Py_ssize_t
             Py_ssize_t size = q_size(self);
             if (size < 0)
                 goto error_held;
-            if (self->maxsize - size < room)
+            if (self->maxsize_compared) {
+                /* One at a time, each checked as the stdlib's put() does. */
+                int full = maxsize_reached(self, size, Py_GE);
+                if (full < 0)
+                    goto error_held;
+                room = full ? 0 : 1;
+            }
+            else if (self->maxsize - size < room)
                 room = self->maxsize - size;
             if (room <= 0) {
                 if (cc_deadline_passed(wt.deadline)) {
@@ -612,7 +693,7 @@ error:
  * needs neither the mutex nor an argument parser. */
 static inline int native_fast(QueueObject *self)
 {
-    return !self->dispatch && self->kind != KIND_PRIO && (!self->mutex || !mutex_locked(self->mutex));
+    return !self->slow && (!self->mutex || !mutex_locked(self->mutex));
 }
 
 static const char *const put_kwlist[] = {"item", "block", "timeout", NULL};
@@ -833,7 +914,13 @@ static PyObject *queue_empty(QueueObject *self, PyObject *Py_UNUSED(ignored))
 static PyObject *queue_full(QueueObject *self, PyObject *Py_UNUSED(ignored))
 {
     Py_ssize_t n = queue_locked_size(self);
-    return n < 0 ? NULL : PyBool_FromLong(self->maxsize > 0 && self->maxsize <= n);
+    if (n < 0)
+        return NULL;
+    /* `0 < self.maxsize <= self._qsize()` */
+    int r = maxsize_bounded(self);
+    if (r > 0)
+        r = maxsize_reached(self, n, Py_LE);
+    return r < 0 ? NULL : PyBool_FromLong(r);
 }
 
 static PyObject *queue_shutdown(QueueObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
@@ -974,6 +1061,57 @@ static PyObject *queue__get(QueueObject *self, PyObject *Py_UNUSED(ignored))
     return r;
 }
 
+static PyObject *view_list(QueueObject *q);
+static int queue_update_overrides(QueueObject *self);
+
+/* copy.copy(q): the stdlib's shallow copy (cls.__new__ and the instance
+ * attributes, no __init__) shares the storage deque and the lock. A native
+ * ring cannot be shared: the copy gets the same items, maxsize, counts and
+ * attributes, in storage of its own. A generic queue's copy shares self.queue
+ * and q.mutex, as the stdlib's. */
+static PyObject *queue_copy(QueueObject *self, PyObject *Py_UNUSED(ignored))
+{
+    PyTypeObject *type = Py_TYPE(self);
+    PyObject *items = NULL, *args = PyTuple_New(0);
+    if (!args)
+        return NULL;
+    QueueObject *c = (QueueObject *)type->tp_new(type, args, NULL);
+    Py_DECREF(args);
+    if (!c)
+        return NULL;
+    if (!PyObject_TypeCheck(c, type)) {
+        PyErr_Format(PyExc_TypeError, "%.200s.__new__ returned another type", type->tp_name);
+        goto error;
+    }
+    if (self->dict && !(c->dict = PyDict_Copy(self->dict)))
+        goto error;
+    if (!self->generic) {
+        if (!(items = view_list(self)))
+            goto error;
+        for (Py_ssize_t i = 0; i < PyList_GET_SIZE(items); i++)
+            if (ring_push(&c->ring, PyList_GET_ITEM(items, i)) < 0)
+                goto error;
+        Py_CLEAR(items);
+    }
+    else {
+        c->generic = 1;
+        Py_XSETREF(c->pyqueue, Py_XNewRef(self->pyqueue));
+        Py_XSETREF(c->mutex, Py_XNewRef(self->mutex));
+    }
+    Py_XSETREF(c->maxsize_obj, Py_NewRef(self->maxsize_obj));
+    c->maxsize = self->maxsize;
+    c->maxsize_compared = self->maxsize_compared;
+    c->unfinished = self->unfinished;
+    c->is_shutdown = self->is_shutdown;
+    if (queue_update_overrides(c) < 0)
+        goto error;
+    return (PyObject *)c;
+error:
+    Py_XDECREF(items);
+    Py_DECREF(c);
+    return NULL;
+}
+
 static PyObject *queue_reduce(PyObject *self, PyObject *Py_UNUSED(ignored))
 {
     PyErr_Format(PyExc_TypeError, "cannot pickle '%.200s' object", Py_TYPE(self)->tp_name);
@@ -1040,6 +1178,7 @@ static int queue_update_overrides(QueueObject *self)
         }
     }
     self->dispatch = self->generic || (found & OVR_STORAGE);
+    q_update_slow(self);
     self->calls_put = (found & OVR_PUT) != 0;
     self->calls_get = (found & OVR_GET) != 0;
     return 0;
@@ -1080,6 +1219,7 @@ static PyObject *queue_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     self->kind = kind;
     self->type_overrides = (unsigned)overrides;
     self->generic = self->dispatch = (overrides & OVR_STORAGE) != 0;
+    q_update_slow(self);
     self->calls_put = (overrides & OVR_PUT) != 0;
     self->calls_get = (overrides & OVR_GET) != 0;
     cc_waitlist_init(&self->getters);
@@ -1094,8 +1234,9 @@ static PyObject *queue_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 }
 
 /* maxsize as the stdlib reads it: `0 < maxsize <= qsize` means full. */
-static int maxsize_from_object(PyObject *obj, Py_ssize_t *out)
+static int maxsize_from_object(PyObject *obj, Py_ssize_t *out, int *compared)
 {
+    *compared = 0;
     if (PyFloat_Check(obj)) {
         double d = PyFloat_AS_DOUBLE(obj);
         if (!(d > 0))
@@ -1107,9 +1248,10 @@ static int maxsize_from_object(PyObject *obj, Py_ssize_t *out)
         return 0;
     }
     if (!PyIndex_Check(obj)) {
-        PyErr_Format(PyExc_TypeError, "'>' not supported between instances of '%.200s' and 'int'",
-                     Py_TYPE(obj)->tp_name);
-        return -1;
+        /* As the stdlib, which only stores it: compared at put() and full(). */
+        *compared = 1;
+        *out = 0;
+        return 0;
     }
     PyObject *i = PyNumber_Index(obj);
     if (!i)
@@ -1133,10 +1275,13 @@ static int queue_set_maxsize(QueueObject *self, PyObject *value, void *Py_UNUSED
         PyErr_SetString(PyExc_AttributeError, "cannot delete maxsize");
         return -1;
     }
-    if (maxsize_from_object(value, &n) < 0)
+    int compared;
+    if (maxsize_from_object(value, &n, &compared) < 0)
         return -1;
     Py_SETREF(self->maxsize_obj, Py_NewRef(value));
     self->maxsize = n;
+    self->maxsize_compared = compared;
+    q_update_slow(self);
     cc_waitlist_wake(&self->putters, -1);  /* there may be room now: they re-check */
     return 0;
 }
@@ -1157,6 +1302,8 @@ static int queue_init(QueueObject *self, PyObject *args, PyObject *kwds)
             return -1;
         Py_SETREF(self->maxsize_obj, zero);
         self->maxsize = 0;
+        self->maxsize_compared = 0;
+        q_update_slow(self);
     }
     /* __init__ again starts a new, empty queue, as the stdlib's does. */
     self->is_shutdown = 0;
@@ -1369,6 +1516,7 @@ static int queue_set_queue(QueueObject *self, PyObject *value, void *Py_UNUSED(c
         ring_detach(&self->ring, &old);
         self->version++;
         self->generic = self->dispatch = 1;
+        q_update_slow(self);
     }
     Py_XSETREF(self->pyqueue, Py_NewRef(value));
     cc_waitlist_wake(&self->getters, -1);
@@ -1456,6 +1604,7 @@ static PyMethodDef queue_methods[] = {
     {"_put", (PyCFunction)queue__put, METH_O, "_put(item): store an item (no locking, no wake-up)."},
     {"_get", (PyCFunction)queue__get, METH_NOARGS, "_get(): remove the next item (no locking, no wake-up)."},
     {"__reduce__", (PyCFunction)queue_reduce, METH_NOARGS, NULL},
+    {"__copy__", (PyCFunction)queue_copy, METH_NOARGS, NULL},
     {"__class_getitem__", Py_GenericAlias, METH_O | METH_CLASS, "See PEP 585"},
     {NULL, NULL},
 };

@@ -833,17 +833,16 @@ int cc_sel_timeout_ms(PyObject *timeout, int64_t *ms)
         return 0;
     }
     double d;
-    if (PyFloat_CheckExact(timeout) || PyLong_CheckExact(timeout)) {
-        d = PyFloat_CheckExact(timeout) ? PyFloat_AS_DOUBLE(timeout) : PyLong_AsDouble(timeout);
-        if (d == -1.0 && PyErr_Occurred())
-            return -1;
+    if (PyFloat_CheckExact(timeout)) {
+        d = PyFloat_AS_DOUBLE(timeout);
         if (d <= 0) {
             *ms = 0;
             return 0;
         }
     }
     else {
-        /* `timeout <= 0` then `timeout * 1e3`, as Python evaluates them. */
+        /* `timeout <= 0`, then `timeout * 1e3`, as Python evaluates them (a
+         * huge negative int is 0, a Decimal is the product's TypeError). */
         PyObject *zero = PyLong_FromLong(0);
         int le = zero ? PyObject_RichCompareBool(timeout, zero, Py_LE) : -1;
         Py_XDECREF(zero);
@@ -853,8 +852,14 @@ int cc_sel_timeout_ms(PyObject *timeout, int64_t *ms)
             *ms = 0;
             return 0;
         }
-        d = PyFloat_AsDouble(timeout);
-        if (d == -1.0 && PyErr_Occurred())
+        PyObject *thousand = PyFloat_FromDouble(1e3);
+        PyObject *product = thousand ? PyNumber_Multiply(timeout, thousand) : NULL;
+        Py_XDECREF(thousand);
+        if (!product)
+            return -1;
+        d = PyFloat_AsDouble(product) / 1e3;
+        Py_DECREF(product);
+        if (d == -1.0 / 1e3 && PyErr_Occurred())
             return -1;
     }
     if (isnan(d)) {
@@ -908,8 +913,21 @@ int cc_sel_timeout_ns(PyObject *timeout, int64_t *ns)
             return -1;
         if (gt)
             d = 0;
-        else if ((d = PyFloat_AsDouble(timeout)) == -1.0 && PyErr_Occurred())
+        else if (!PyFloat_Check(timeout) && !PyIndex_Check(timeout)) {
+            /* select.select()/kqueue.control() take a float or an int, nothing else. */
+            PyErr_Format(PyExc_TypeError, "timeout must be a float or an integer, not %.200s",
+                         Py_TYPE(timeout)->tp_name);
             return -1;
+        }
+        else if (PyFloat_Check(timeout))
+            d = PyFloat_AsDouble(timeout);
+        else {
+            PyObject *i = PyNumber_Index(timeout);
+            d = i ? PyLong_AsDouble(i) : -1.0;
+            Py_XDECREF(i);
+            if (d == -1.0 && PyErr_Occurred())
+                return -1;
+        }
     }
     if (isnan(d)) {
         PyErr_SetString(PyExc_ValueError, "Invalid value NaN (not a number)");
