@@ -913,6 +913,19 @@ int cc_sel_timeout_ns(PyObject *timeout, int64_t *ns)
             return -1;
         if (gt)
             d = 0;
+#if PY_VERSION_HEX < 0x030A0000
+        else if (!PyFloat_Check(timeout) && !PyIndex_Check(timeout) && Py_TYPE(timeout)->tp_as_number &&
+                 Py_TYPE(timeout)->tp_as_number->nb_int) {
+            /* Before 3.10 the stdlib's conversion also takes __int__ (a Decimal, truncated). */
+            PyObject *i = Py_TYPE(timeout)->tp_as_number->nb_int(timeout);
+            d = i && PyLong_Check(i) ? PyLong_AsDouble(i) : -1.0;
+            if (i && !PyLong_Check(i))
+                PyErr_SetString(PyExc_TypeError, "__int__ returned non-int");
+            Py_XDECREF(i);
+            if (d == -1.0 && PyErr_Occurred())
+                return -1;
+        }
+#endif
         else if (!PyFloat_Check(timeout) && !PyIndex_Check(timeout)) {
             /* select.select()/kqueue.control() take a float or an int, nothing else. */
             PyErr_Format(PyExc_TypeError, "timeout must be a float or an integer, not %.200s",
