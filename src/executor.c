@@ -364,6 +364,9 @@ static WorkQueueObject *executor_queue(ExecutorObject *self)
     return self->queue;
 }
 
+static PyObject *executor_submit_to(ExecutorObject *self, WorkQueueObject *q, cc_state *st, PyObject *const *args,
+                                    Py_ssize_t nargs, PyObject *kwnames);
+
 static PyObject *executor_submit(ExecutorObject *self, PyObject *const *args, Py_ssize_t nargs,
                                  PyObject *kwnames)
 {
@@ -377,6 +380,17 @@ static PyObject *executor_submit(ExecutorObject *self, PyObject *const *args, Py
     cc_state *st = cc_state_of_type(Py_TYPE(self));
     if (!st)
         return NULL;
+    /* Held: code run by an allocation could re-initialize the executor,
+     * which drops its reference to the old queue. */
+    Py_INCREF(q);
+    PyObject *r = executor_submit_to(self, q, st, args, nargs, kwnames);
+    Py_DECREF(q);
+    return r;
+}
+
+static PyObject *executor_submit_to(ExecutorObject *self, WorkQueueObject *q, cc_state *st, PyObject *const *args,
+                                    Py_ssize_t nargs, PyObject *kwnames)
+{
     if (q->broken) {
         PyErr_SetObject(st->BrokenThreadPool, q->broken);
         return NULL;
@@ -403,6 +417,16 @@ static PyObject *executor_submit(ExecutorObject *self, PyObject *const *args, Py
     for (Py_ssize_t i = 0; i < nkw; i++)
         if (PyDict_SetItem(kwargs, PyTuple_GET_ITEM(kwnames, i), args[nargs + i]) < 0)
             goto error;
+    /* The allocations may have run the GC, and a finalizer may have shut
+     * the executor down (or re-initialized it): check again, as queuing an
+     * item no worker will take would leave its future pending forever. */
+    if (self->queue != q || q->broken || q->shutdown || st->futures_exiting) {
+        if (q->broken && self->queue == q)
+            PyErr_SetObject(st->BrokenThreadPool, q->broken);
+        else
+            PyErr_SetString(PyExc_RuntimeError, "cannot schedule new futures after shutdown");
+        goto error;
+    }
     item->future = Py_NewRef(future);
     item->fn = Py_NewRef(args[0]);
     item->args = call_args;

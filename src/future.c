@@ -232,19 +232,27 @@ static PyType_Spec waiter_spec = {
 
 static int future_add_waiter(FutureObject *f, PyObject *w)
 {
-    if (!f->waiters) {
-        f->waiters = Py_NewRef(w);
+    for (;;) {
+        if (!f->waiters) {
+            f->waiters = Py_NewRef(w);
+            return 0;
+        }
+        if (PyList_CheckExact(f->waiters))
+            return PyList_Append(f->waiters, w);
+        PyObject *list = PyList_New(2);
+        if (!list)
+            return -1;
+        /* The allocation may have run the GC, and a finalizer (an abandoned
+         * as_completed() iterator) may have removed its waiter: look again. */
+        if (!f->waiters || PyList_CheckExact(f->waiters)) {
+            Py_DECREF(list);
+            continue;
+        }
+        PyList_SET_ITEM(list, 0, f->waiters); /* steals the old reference */
+        PyList_SET_ITEM(list, 1, Py_NewRef(w));
+        f->waiters = list;
         return 0;
     }
-    if (PyList_CheckExact(f->waiters))
-        return PyList_Append(f->waiters, w);
-    PyObject *list = PyList_New(2);
-    if (!list)
-        return -1;
-    PyList_SET_ITEM(list, 0, f->waiters); /* steals the old reference */
-    PyList_SET_ITEM(list, 1, Py_NewRef(w));
-    f->waiters = list;
-    return 0;
 }
 
 static void future_remove_waiter(FutureObject *f, PyObject *w)
@@ -1229,11 +1237,12 @@ static PyObject *as_completed_next_impl(AsCompletedObject *self)
         cc_deadline deadline;
         if (as_completed_deadline(self, st, &deadline) < 0 || waiter_wait(self->waiter, deadline) < 0)
             goto error;
-        /* The waiter lists them in finishing order; we pop from the end. */
-        PyObject *finished = self->waiter->finished;
+        /* The waiter lists them in finishing order; we pop from the end.
+         * Allocate first: the waiter's list is read after any GC it runs. */
         PyObject *empty = PyList_New(0);
         if (!empty)
             goto error;
+        PyObject *finished = self->waiter->finished;
         self->waiter->finished = empty;
         Py_SETREF(self->ready, finished);
         if (PyList_Reverse(self->ready) < 0)
