@@ -58,6 +58,7 @@ typedef struct {
     PyObject *queue_Condition;
     PyObject *str_init, *str_qsize, *str_put, *str_get, *str_queue;
     PyObject *str_append, *str_popleft, *str_pop;
+    PyObject *str_public_put, *str_public_get, *str_block; /* "put", "get", "block" */
 
     /* selectors (selector.c) */
     PyTypeObject *SelectSelector_type;
@@ -68,6 +69,7 @@ typedef struct {
     PyObject *SelectorKey; /* selectors.SelectorKey, the stdlib's namedtuple */
     PyObject *abc_Mapping, *abc_KeysView, *abc_ItemsView, *abc_ValuesView;
     PyObject *str_fileno, *str_items;
+    PyObject *sel_key_fd; /* operator.itemgetter(1): SelectorKey -> key.fd */
 
     /* multiprocessing (src/multiprocessing/); the functions are handed over
      * by cconc/multiprocessing/queues.py through _mp_setup() */

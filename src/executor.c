@@ -30,7 +30,7 @@ typedef struct {
     int executor_gone;    /* the executor was collected */
     PyObject *broken;     /* NULL, or why the pool is broken (an initializer failed) */
     PyObject *initializer;
-    PyObject *initargs;
+    PyObject *initargs;   /* as given: unpacked by each worker */
 } WorkQueueObject;
 
 typedef struct {
@@ -105,18 +105,27 @@ static work_item *queue_detach(WorkQueueObject *q)
 static void queue_wake_all(WorkQueueObject *q) { cc_waitlist_wake(&q->idle, -1); }
 
 /* Settle each detached item's future with `settle` (NULL: leave it as it is)
- * until one fails, then keep only freeing: every item is freed whatever happens.
- * 0, or -1 with the first error. */
+ * and free it. Every future is settled whatever a callback raises: the first
+ * error is kept (0, or -1 with it), later ones are reported as unraisable. */
 static int items_dispose(work_item *items, int (*settle)(work_item *, void *), void *ctx)
 {
     int rc = 0;
+    PyObject *type = NULL, *value = NULL, *tb = NULL;
     while (items) {
         work_item *item = items;
         items = item->next;
-        if (settle && rc == 0 && settle(item, ctx) < 0)
-            rc = -1;
+        if (settle && settle(item, ctx) < 0) {
+            if (rc == 0) {
+                rc = -1;
+                PyErr_Fetch(&type, &value, &tb);
+            }
+            else
+                PyErr_WriteUnraisable(item->future);
+        }
         item_free(item);
     }
+    if (rc < 0)
+        PyErr_Restore(type, value, tb);
     return rc;
 }
 
@@ -194,7 +203,11 @@ static PyObject *queue_worker(WorkQueueObject *q, PyObject *Py_UNUSED(ignored))
     if (!st)
         return NULL;
     if (q->initializer) {
-        PyObject *r = PyObject_Call(q->initializer, q->initargs, NULL);
+        /* As the stdlib's initializer(*initargs): initargs that are not an
+         * iterable fail here, as the initializer failing. */
+        PyObject *args = PySequence_Tuple(q->initargs);
+        PyObject *r = args ? PyObject_Call(q->initializer, args, NULL) : NULL;
+        Py_XDECREF(args);
         if (!r) {
             cc_futures_log_exception(st, "critical", "Exception in initializer:", NULL);
             if (!q->executor_gone && queue_break(q, st) < 0)
@@ -318,7 +331,8 @@ static int executor_init(ExecutorObject *self, PyObject *args, PyObject *kwds)
     cc_state *st = cc_state_of_type(Py_TYPE(self));
     if (!st)
         return -1;
-    PyObject *initargs_tuple = initargs ? PySequence_Tuple(initargs) : PyTuple_New(0);
+    /* Kept as given: the stdlib only unpacks it in each worker, before its first task. */
+    PyObject *initargs_tuple = initargs ? Py_NewRef(initargs) : PyTuple_New(0);
     if (!initargs_tuple)
         return -1;
     WorkQueueObject *q = PyObject_GC_New(WorkQueueObject, st->WorkQueue_type);
@@ -350,6 +364,9 @@ static WorkQueueObject *executor_queue(ExecutorObject *self)
     return self->queue;
 }
 
+static PyObject *executor_submit_to(ExecutorObject *self, WorkQueueObject *q, cc_state *st, PyObject *const *args,
+                                    Py_ssize_t nargs, PyObject *kwnames);
+
 static PyObject *executor_submit(ExecutorObject *self, PyObject *const *args, Py_ssize_t nargs,
                                  PyObject *kwnames)
 {
@@ -363,6 +380,17 @@ static PyObject *executor_submit(ExecutorObject *self, PyObject *const *args, Py
     cc_state *st = cc_state_of_type(Py_TYPE(self));
     if (!st)
         return NULL;
+    /* Held: code run by an allocation could re-initialize the executor,
+     * which drops its reference to the old queue. */
+    Py_INCREF(q);
+    PyObject *r = executor_submit_to(self, q, st, args, nargs, kwnames);
+    Py_DECREF(q);
+    return r;
+}
+
+static PyObject *executor_submit_to(ExecutorObject *self, WorkQueueObject *q, cc_state *st, PyObject *const *args,
+                                    Py_ssize_t nargs, PyObject *kwnames)
+{
     if (q->broken) {
         PyErr_SetObject(st->BrokenThreadPool, q->broken);
         return NULL;
@@ -389,6 +417,16 @@ static PyObject *executor_submit(ExecutorObject *self, PyObject *const *args, Py
     for (Py_ssize_t i = 0; i < nkw; i++)
         if (PyDict_SetItem(kwargs, PyTuple_GET_ITEM(kwnames, i), args[nargs + i]) < 0)
             goto error;
+    /* The allocations may have run the GC, and a finalizer may have shut
+     * the executor down (or re-initialized it): check again, as queuing an
+     * item no worker will take would leave its future pending forever. */
+    if (self->queue != q || q->broken || q->shutdown || st->futures_exiting) {
+        if (q->broken && self->queue == q)
+            PyErr_SetObject(st->BrokenThreadPool, q->broken);
+        else
+            PyErr_SetString(PyExc_RuntimeError, "cannot schedule new futures after shutdown");
+        goto error;
+    }
     item->future = Py_NewRef(future);
     item->fn = Py_NewRef(args[0]);
     item->args = call_args;
@@ -433,10 +471,20 @@ static PyObject *executor_shutdown_queue(ExecutorObject *self, PyObject *cancel_
     if (cancel_futures < 0)
         return NULL;
     q->shutdown = 1;
-    work_item *items = cancel_futures ? queue_detach(q) : NULL;
-    queue_wake_all(q);
     Py_INCREF(q);
-    int rc = items_dispose(items, settle_cancelled, NULL);
+    int rc = 0;
+    if (cancel_futures) {
+        /* One at a time, as the stdlib's get_nowait() loop: when a callback
+         * raises (SystemExit, a Ctrl-C), the items not reached stay queued and
+         * the workers run them, so every future still ends settled; the
+         * error propagates. Workers may take items meanwhile, as there. */
+        work_item *item;
+        while (rc == 0 && (item = queue_pop(q)) != NULL) {
+            rc = settle_cancelled(item, NULL);
+            item_free(item);
+        }
+    }
+    queue_wake_all(q);
     Py_DECREF(q);
     if (rc < 0)
         return NULL;

@@ -14,6 +14,9 @@
  */
 #include "cconc.h"
 
+#include <math.h>
+#include <structmember.h>
+
 enum { F_PENDING, F_RUNNING, F_CANCELLED, F_CANCELLED_AND_NOTIFIED, F_FINISHED };
 
 static const char *const state_names[] = {
@@ -229,19 +232,27 @@ static PyType_Spec waiter_spec = {
 
 static int future_add_waiter(FutureObject *f, PyObject *w)
 {
-    if (!f->waiters) {
-        f->waiters = Py_NewRef(w);
+    for (;;) {
+        if (!f->waiters) {
+            f->waiters = Py_NewRef(w);
+            return 0;
+        }
+        if (PyList_CheckExact(f->waiters))
+            return PyList_Append(f->waiters, w);
+        PyObject *list = PyList_New(2);
+        if (!list)
+            return -1;
+        /* The allocation may have run the GC, and a finalizer (an abandoned
+         * as_completed() iterator) may have removed its waiter: look again. */
+        if (!f->waiters || PyList_CheckExact(f->waiters)) {
+            Py_DECREF(list);
+            continue;
+        }
+        PyList_SET_ITEM(list, 0, f->waiters); /* steals the old reference */
+        PyList_SET_ITEM(list, 1, Py_NewRef(w));
+        f->waiters = list;
         return 0;
     }
-    if (PyList_CheckExact(f->waiters))
-        return PyList_Append(f->waiters, w);
-    PyObject *list = PyList_New(2);
-    if (!list)
-        return -1;
-    PyList_SET_ITEM(list, 0, f->waiters); /* steals the old reference */
-    PyList_SET_ITEM(list, 1, Py_NewRef(w));
-    f->waiters = list;
-    return 0;
 }
 
 static void future_remove_waiter(FutureObject *f, PyObject *w)
@@ -1037,12 +1048,14 @@ typedef struct {
     int started;
     int exhausted;
     int running; /* inside next(): a second next() or close() must not pull the waiter away */
-    int has_deadline;
-    cc_deadline deadline;
+    /* The stdlib's `end_time = timeout + time.monotonic()`, computed as it is
+     * (so that a timeout of the wrong type fails as it does there); NULL: none. */
+    PyObject *end_time;
     Py_ssize_t total;
     PyObject *pending;    /* set: futures the waiter is installed on */
     PyObject *ready;      /* list of finished futures to yield, popped from the end */
     WaiterObject *waiter;
+    PyObject *weakreflist; /* the stdlib's is a generator, which can be weakly referenced */
 } AsCompletedObject;
 
 static PyObject *futures_as_completed(PyObject *module, PyObject *const *args, Py_ssize_t nargs,
@@ -1058,8 +1071,9 @@ static PyObject *futures_as_completed(PyObject *module, PyObject *const *args, P
         return NULL;
     self->fs_arg = Py_NewRef(a[0]);
     self->timeout = Py_XNewRef(a[1]);
-    self->started = self->exhausted = self->has_deadline = self->running = 0;
-    self->deadline = CC_FOREVER;
+    self->started = self->exhausted = self->running = 0;
+    self->end_time = NULL;
+    self->weakreflist = NULL;
     self->total = 0;
     self->pending = self->ready = NULL;
     self->waiter = NULL;
@@ -1067,15 +1081,60 @@ static PyObject *futures_as_completed(PyObject *module, PyObject *const *args, P
     return (PyObject *)self;
 }
 
+/* time.monotonic(), on the clock of our deadlines. */
+static PyObject *monotonic_seconds(void) { return PyFloat_FromDouble((double)cc_monotonic_ns() / 1e9); }
+
+/* The stdlib's `wait_timeout = end_time - time.monotonic()`, raising
+ * TimeoutError when negative, then waiter.event.wait(wait_timeout), which
+ * refuses more than TIMEOUT_MAX (OverflowError). 0 with the deadline, or -1. */
+static int as_completed_deadline(AsCompletedObject *self, cc_state *st, cc_deadline *deadline)
+{
+    *deadline = CC_FOREVER;
+    if (!self->end_time)
+        return 0;
+    PyObject *now = monotonic_seconds();
+    PyObject *left = now ? PyNumber_Subtract(self->end_time, now) : NULL;
+    Py_XDECREF(now);
+    if (!left)
+        return -1;
+    PyObject *zero = PyLong_FromLong(0);
+    int negative = zero ? PyObject_RichCompareBool(left, zero, Py_LT) : -1;
+    Py_XDECREF(zero);
+    double seconds = negative == 0 ? PyFloat_AsDouble(left) : 0;
+    Py_DECREF(left);
+    if (negative < 0 || (seconds == -1.0 && PyErr_Occurred()))
+        return -1;
+    if (negative) {
+        PyObject *msg = PyUnicode_FromFormat("%zd (of %zd) futures unfinished", PySet_GET_SIZE(self->pending),
+                                             self->total);
+        if (msg) {
+            PyErr_SetObject(st->TimeoutError, msg);
+            Py_DECREF(msg);
+        }
+        return -1;
+    }
+    if (isnan(seconds)) {
+        /* The stdlib spins forever here (NaN < 0 is false, a NaN wait returns at once). */
+        PyErr_SetString(PyExc_ValueError, "timeout must not be NaN");
+        return -1;
+    }
+    if (seconds > CC_TIMEOUT_MAX) {
+        PyErr_SetString(PyExc_OverflowError, "timeout value is too large");
+        return -1;
+    }
+    *deadline = cc_deadline_after(seconds);
+    return 0;
+}
+
 static int as_completed_start(AsCompletedObject *self, cc_state *st)
 {
     self->started = 1;
     if (self->timeout && self->timeout != Py_None) {
-        double seconds;
-        if (cc_seconds_from_object(self->timeout, &seconds) < 0)
+        PyObject *now = monotonic_seconds();
+        self->end_time = now ? PyNumber_Add(self->timeout, now) : NULL;
+        Py_XDECREF(now);
+        if (!self->end_time)
             return -1;
-        self->has_deadline = 1;
-        self->deadline = cc_deadline_after(seconds); /* now, when not positive */
     }
     PyObject *fs = PySet_New(self->fs_arg);
     Py_CLEAR(self->fs_arg);
@@ -1175,22 +1234,15 @@ static PyObject *as_completed_next_impl(AsCompletedObject *self)
             as_completed_finish(self, st);
             return NULL;
         }
-        if (self->has_deadline && cc_deadline_passed(self->deadline)) {
-            PyObject *msg = PyUnicode_FromFormat("%zd (of %zd) futures unfinished",
-                                                 PySet_GET_SIZE(self->pending), self->total);
-            if (msg) {
-                PyErr_SetObject(st->TimeoutError, msg);
-                Py_DECREF(msg);
-            }
+        cc_deadline deadline;
+        if (as_completed_deadline(self, st, &deadline) < 0 || waiter_wait(self->waiter, deadline) < 0)
             goto error;
-        }
-        if (waiter_wait(self->waiter, self->deadline) < 0)
-            goto error;
-        /* The waiter lists them in finishing order; we pop from the end. */
-        PyObject *finished = self->waiter->finished;
+        /* The waiter lists them in finishing order; we pop from the end.
+         * Allocate first: the waiter's list is read after any GC it runs. */
         PyObject *empty = PyList_New(0);
         if (!empty)
             goto error;
+        PyObject *finished = self->waiter->finished;
         self->waiter->finished = empty;
         Py_SETREF(self->ready, finished);
         if (PyList_Reverse(self->ready) < 0)
@@ -1227,6 +1279,7 @@ static int as_completed_traverse(AsCompletedObject *self, visitproc visit, void 
     Py_VISIT(Py_TYPE(self));
     Py_VISIT(self->fs_arg);
     Py_VISIT(self->timeout);
+    Py_VISIT(self->end_time);
     Py_VISIT(self->pending);
     Py_VISIT(self->ready);
     Py_VISIT(self->waiter);
@@ -1237,6 +1290,7 @@ static int as_completed_clear(AsCompletedObject *self)
 {
     Py_CLEAR(self->fs_arg);
     Py_CLEAR(self->timeout);
+    Py_CLEAR(self->end_time);
     Py_CLEAR(self->pending);
     Py_CLEAR(self->ready);
     Py_CLEAR(self->waiter);
@@ -1249,6 +1303,8 @@ static void as_completed_dealloc(AsCompletedObject *self)
     if (PyObject_CallFinalizerFromDealloc((PyObject *)self) < 0)
         return; /* resurrected */
     PyObject_GC_UnTrack(self);
+    if (self->weakreflist)
+        PyObject_ClearWeakRefs((PyObject *)self);
     as_completed_clear(self);
     tp->tp_free(self);
     Py_DECREF(tp);
@@ -1259,6 +1315,11 @@ static PyMethodDef as_completed_methods[] = {
     {NULL, NULL},
 };
 
+static PyMemberDef as_completed_members[] = {
+    {"__weaklistoffset__", T_PYSSIZET, offsetof(AsCompletedObject, weakreflist), READONLY},
+    {NULL},
+};
+
 static PyType_Slot as_completed_slots[] = {
     {Py_tp_dealloc, as_completed_dealloc},
     {Py_tp_finalize, as_completed_finalize},
@@ -1267,6 +1328,7 @@ static PyType_Slot as_completed_slots[] = {
     {Py_tp_iter, PyObject_SelfIter},
     {Py_tp_iternext, as_completed_next},
     {Py_tp_methods, as_completed_methods},
+    {Py_tp_members, as_completed_members},
     {Py_tp_doc, "The iterator as_completed() returns."},
     {0, NULL},
 };

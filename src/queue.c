@@ -19,7 +19,10 @@
  *
  * Waiting threads park on three FIFO waitlists (getters, putters, joiners)
  * rather than on q.not_empty & co: a put wakes one getter, a get wakes one
- * putter, the last task_done wakes every joiner. A woken thread re-checks
+ * putter, the last task_done wakes every joiner. Code that waits on
+ * q.not_empty, q.not_full or q.all_tasks_done itself (the stdlib's
+ * Conditions, made on first use) is notified as the stdlib's put, get and
+ * task_done would, which costs one test when nobody waits there. A woken thread re-checks
  * and parks again when another thread took what it was woken for; one woken
  * at the instant it times out or is interrupted passes the wake-up on. */
 #include "ring.h"
@@ -28,14 +31,31 @@
 #include <structmember.h>
 
 enum { KIND_FIFO = 0, KIND_LIFO = 1, KIND_PRIO = 2 };
+enum { COND_NOT_EMPTY = 0, COND_NOT_FULL = 1, COND_ALL_TASKS_DONE = 2 };
+/* Bits of type_overrides. */
+enum { OVR_STORAGE = 1, OVR_PUT = 2, OVR_GET = 4 };
 
 typedef struct {
     PyObject_HEAD
     cc_ring ring;
     int kind;
-    int generic;           /* operations go through _qsize/_put/_get (see above) */
+    int generic;           /* the storage is self.queue, used through _qsize/_put/_get (see above) */
+    /* Operations call self._qsize/_put/_get through attribute lookup: generic,
+     * or an instance attribute overrides one of them (`q._put = MethodType(...)`,
+     * as pebble's waitforqueues does), honoured as the stdlib's Python code does. */
+    int dispatch;
+    /* put_nowait()/get_nowait() call self.put()/self.get() as the stdlib's
+     * do: a subclass or an instance attribute overrides them. */
+    int calls_put, calls_get;
+    /* What the class itself overrides (the instance may add more). */
+    unsigned type_overrides;
     int is_shutdown;
     Py_ssize_t maxsize;    /* <= 0: unbounded */
+    /* maxsize is neither an int nor a float (a Decimal, a Fraction, or
+     * something `maxsize > 0` refuses): put() and full() compare it in
+     * Python as the stdlib does, which raises where the stdlib raises. */
+    int maxsize_compared;
+    int slow;              /* dispatch, a priority queue or maxsize_compared: no fast path */
     Py_ssize_t unfinished;
     uint64_t version;      /* bumped by every change of the ring, for iterators */
     unsigned long owner;   /* thread holding mutex for one of our operations, or 0 */
@@ -43,6 +63,10 @@ typedef struct {
     PyObject *maxsize_obj; /* what the user gave, returned by q.maxsize */
     PyObject *mutex;       /* created on first need (q.mutex, generic, priority) */
     PyObject *not_empty, *not_full, *all_tasks_done;
+    /* Each Condition's own deque of waiters (its _waiters), for the one test
+     * "does anyone wait on it" (Py_SIZE of a deque is its length); NULL
+     * until the Condition exists. Indexed by COND_*. */
+    PyObject *cond_waiters[3];
     PyObject *pyqueue;     /* generic: the object behind self.queue */
     PyObject *dict, *weakreflist;
 } QueueObject;
@@ -138,7 +162,92 @@ static void q_exit(QueueObject *self, int held)
     }
 }
 
-static inline int q_needs_hold(QueueObject *self) { return self->generic || self->kind == KIND_PRIO; }
+static inline int q_needs_hold(QueueObject *self) { return self->dispatch || self->kind == KIND_PRIO; }
+
+static void q_update_slow(QueueObject *self)
+{
+    self->slow = self->dispatch || self->kind == KIND_PRIO || self->maxsize_compared;
+}
+
+/* The stdlib's `maxsize > 0` ("bounded") and `qsize >= maxsize` ("full")
+ * for a maxsize that is compared in Python: 1, 0, or -1 with its error. */
+static int maxsize_bounded(QueueObject *self)
+{
+    if (!self->maxsize_compared)
+        return self->maxsize > 0;
+    PyObject *maxsize = Py_NewRef(self->maxsize_obj), *zero = PyLong_FromLong(0);
+    int r = zero ? PyObject_RichCompareBool(maxsize, zero, Py_GT) : -1;
+    Py_XDECREF(zero);
+    Py_DECREF(maxsize);
+    return r;
+}
+
+static int maxsize_reached(QueueObject *self, Py_ssize_t size, int op)
+{
+    if (!self->maxsize_compared)
+        return op == Py_GE ? size >= self->maxsize : self->maxsize <= size;
+    PyObject *maxsize = Py_NewRef(self->maxsize_obj), *n = PyLong_FromSsize_t(size);
+    int r = -1;
+    if (n)  /* put: `qsize >= maxsize`; full: `maxsize <= qsize` (the order user types see) */
+        r = op == Py_GE ? PyObject_RichCompareBool(n, maxsize, Py_GE) : PyObject_RichCompareBool(maxsize, n, Py_LE);
+    Py_XDECREF(n);
+    Py_DECREF(maxsize);
+    return r;
+}
+
+/* ---------------------------------------- q.not_empty, q.not_full, ... */
+
+static PyObject **q_cond_slot(QueueObject *self, int which)
+{
+    return which == COND_NOT_EMPTY ? &self->not_empty : which == COND_NOT_FULL ? &self->not_full
+                                                                              : &self->all_tasks_done;
+}
+
+/* Does a thread wait on that Condition? */
+static inline int q_cond_waited(QueueObject *self, int which)
+{
+    return self->cond_waiters[which] && Py_SIZE(self->cond_waiters[which]) > 0;
+}
+
+/* cond.notify(n) (n < 0: notify_all()), as the stdlib's put/get/task_done
+ * do, holding q.mutex as the stdlib's notify requires: `held` says whether
+ * this operation holds it already; if not, nobody does (the operation
+ * checked, and has not let other threads run since), so taking it is
+ * immediate. 0, or -1 with an exception. */
+static int q_cond_notify_slow(QueueObject *self, int which, Py_ssize_t n, int held)
+{
+    PyObject *cond = Py_NewRef(*q_cond_slot(self, which)), *mutex = Py_NewRef(self->mutex), *r;
+    if (!held) {
+        r = lock_fn_enter(mutex, NULL);
+        if (!r) {
+            Py_DECREF(cond);
+            Py_DECREF(mutex);
+            return -1;
+        }
+        Py_DECREF(r);
+    }
+    r = n < 0 ? PyObject_CallMethod(cond, "notify_all", NULL) : PyObject_CallMethod(cond, "notify", "n", n);
+    Py_DECREF(cond);
+    if (!held && mutex_locked(mutex)) {
+        PyObject *exc_type, *exc, *tb;
+        PyErr_Fetch(&exc_type, &exc, &tb);
+        PyObject *rel = lock_fn_release(mutex, NULL);
+        Py_XDECREF(rel);
+        if (!rel)
+            PyErr_Clear();
+        PyErr_Restore(exc_type, exc, tb);
+    }
+    Py_DECREF(mutex);
+    if (!r)
+        return -1;
+    Py_DECREF(r);
+    return 0;
+}
+
+static inline int q_cond_notify(QueueObject *self, int which, Py_ssize_t n, int held)
+{
+    return q_cond_waited(self, which) && n ? q_cond_notify_slow(self, which, n, held) : 0;
+}
 
 /* ----------------------------------------------------------------- heap */
 
@@ -250,7 +359,7 @@ static PyObject *native_pop(QueueObject *self)
 
 static Py_ssize_t q_size(QueueObject *self)
 {
-    if (!self->generic)
+    if (!self->dispatch)
         return self->ring.len;
     cc_state *st = qstate(self);
     if (!st)
@@ -270,7 +379,7 @@ static Py_ssize_t q_size(QueueObject *self)
 
 static int q_push(QueueObject *self, PyObject *item)
 {
-    if (!self->generic)
+    if (!self->dispatch)
         return native_push(self, item);
     cc_state *st = qstate(self);
     if (!st)
@@ -284,7 +393,7 @@ static int q_push(QueueObject *self, PyObject *item)
 
 static PyObject *q_pop(QueueObject *self)
 {
-    if (!self->generic)
+    if (!self->dispatch)
         return native_pop(self);
     cc_state *st = qstate(self);
     return st ? PyObject_CallMethodNoArgs((PyObject *)self, st->str_get) : NULL;
@@ -298,7 +407,9 @@ typedef struct {
 } qwait;
 
 /* The stdlib's rules: `block` by truth value; with block, timeout None waits
- * forever and a negative one is ValueError; without block, timeout is ignored. */
+ * forever, `timeout < 0` is ValueError, then `endtime = time() + timeout`
+ * (whose TypeError or OverflowError is the stdlib's too); without block,
+ * timeout is ignored. NaN is ValueError (the stdlib spins forever). */
 static int qwait_parse(PyObject *block_obj, PyObject *timeout_obj, qwait *w)
 {
     int block = 1;
@@ -313,10 +424,43 @@ static int qwait_parse(PyObject *block_obj, PyObject *timeout_obj, qwait *w)
     if (!timeout_obj || timeout_obj == Py_None)
         return 0;
     double seconds;
-    if (cc_seconds_from_object(timeout_obj, &seconds) < 0)
-        return -1;
-    if (seconds < 0) {
+    int negative;
+    if (PyFloat_CheckExact(timeout_obj)) {
+        seconds = PyFloat_AS_DOUBLE(timeout_obj);
+        negative = seconds < 0;
+    }
+    else {
+        PyObject *zero = PyLong_FromLong(0);
+        negative = zero ? PyObject_RichCompareBool(timeout_obj, zero, Py_LT) : -1;
+        Py_XDECREF(zero);
+        if (negative < 0)
+            return -1;
+        if (negative)
+            seconds = -1;
+        else if (PyLong_CheckExact(timeout_obj)) {
+            if ((seconds = PyLong_AsDouble(timeout_obj)) == -1.0 && PyErr_Occurred())
+                return -1;
+        }
+        else {
+            double now = (double)cc_monotonic_ns() / 1e9;
+            PyObject *start = PyFloat_FromDouble(now);
+            PyObject *end = start ? PyNumber_Add(start, timeout_obj) : NULL;
+            Py_XDECREF(start);
+            if (!end)
+                return -1;
+            seconds = PyFloat_AsDouble(end);
+            Py_DECREF(end);
+            if (seconds == -1.0 && PyErr_Occurred())
+                return -1;
+            seconds -= now;
+        }
+    }
+    if (negative) {
         PyErr_SetString(PyExc_ValueError, "'timeout' must be a non-negative number");
+        return -1;
+    }
+    if (isnan(seconds)) {
+        PyErr_SetString(PyExc_ValueError, "timeout must not be NaN (the stdlib's queue would spin forever)");
         return -1;
     }
     if (seconds > CC_TIMEOUT_MAX)
@@ -365,7 +509,10 @@ static int queue_put_items(QueueObject *self, PyObject *const *items, Py_ssize_t
             goto error_held;
         }
         Py_ssize_t room = n - done;
-        if (self->maxsize > 0) {
+        int bounded = maxsize_bounded(self);
+        if (bounded < 0)
+            goto error_held;
+        if (bounded) {
             /* As the stdlib, block and timeout matter only for a bounded queue. */
             if (!parsed) {
                 if (qwait_parse(block_obj, timeout_obj, &wt) < 0)
@@ -375,7 +522,14 @@ static int queue_put_items(QueueObject *self, PyObject *const *items, Py_ssize_t
             Py_ssize_t size = q_size(self);
             if (size < 0)
                 goto error_held;
-            if (self->maxsize - size < room)
+            if (self->maxsize_compared) {
+                /* One at a time, each checked as the stdlib's put() does. */
+                int full = maxsize_reached(self, size, Py_GE);
+                if (full < 0)
+                    goto error_held;
+                room = full ? 0 : 1;
+            }
+            else if (self->maxsize - size < room)
                 room = self->maxsize - size;
             if (room <= 0) {
                 if (cc_deadline_passed(wt.deadline)) {
@@ -406,6 +560,8 @@ static int queue_put_items(QueueObject *self, PyObject *const *items, Py_ssize_t
          * put without error. */
         self->unfinished += k;
         cc_waitlist_wake(&self->getters, k);
+        if (failed == 0 && q_cond_notify(self, COND_NOT_EMPTY, k, held) < 0)
+            goto error_held;
         if (failed < 0) {
             if (failed == PUSH_FAILED_BUT_STORED)
                 done++;  /* it is in the queue: a retry must not put it again */
@@ -436,6 +592,7 @@ static PyObject *queue_get_items(QueueObject *self, Py_ssize_t max_items, PyObje
     qwait wt = {CC_FOREVER, 0};
     int parsed = 0, woken = 0, held = 0;
     Py_ssize_t size;
+wait_for_items:
     for (;;) {
         held = q_enter(self, q_needs_hold(self));
         if (held < 0)
@@ -474,6 +631,10 @@ static PyObject *queue_get_items(QueueObject *self, Py_ssize_t max_items, PyObje
         if (!item)
             goto error_held;
         cc_waitlist_wake(&self->putters, 1);
+        if (q_cond_notify(self, COND_NOT_FULL, 1, held) < 0) {
+            Py_DECREF(item);  /* as the stdlib's get(): the item is gone, the error propagates */
+            goto error_held;
+        }
         q_exit(self, held);
         return item;
     }
@@ -481,6 +642,23 @@ static PyObject *queue_get_items(QueueObject *self, Py_ssize_t max_items, PyObje
     PyObject *list = PyList_New(n);  /* before anything leaves the queue */
     if (!list)
         goto error_held;
+    /* The allocation may have run the GC, so any __del__, which may have
+     * taken items (or let another thread take them): count again. */
+    if ((size = q_size(self)) < 0) {
+        Py_DECREF(list);
+        goto error_held;
+    }
+    if (size < n) {
+        n = size;
+        Py_SET_SIZE(list, n);  /* the slots past n are still NULL */
+    }
+    if (n == 0) {
+        /* Emptied under us: wait again, as get() would have. */
+        Py_DECREF(list);
+        q_exit(self, held);
+        held = 0;
+        goto wait_for_items;
+    }
     for (; got < n; got++) {
         PyObject *item = q_pop(self);
         if (!item)
@@ -488,6 +666,11 @@ static PyObject *queue_get_items(QueueObject *self, Py_ssize_t max_items, PyObje
         PyList_SET_ITEM(list, got, item);
     }
     cc_waitlist_wake(&self->putters, got);
+    if (got == n && q_cond_notify(self, COND_NOT_FULL, got, held) < 0) {
+        exc_attach("items", list);
+        Py_DECREF(list);
+        goto error_held;
+    }
     if (got < n) {
         /* Never lose what was taken: the exception carries it as .items. */
         if (PyList_SetSlice(list, got, n, NULL) < 0)
@@ -510,7 +693,7 @@ error:
  * needs neither the mutex nor an argument parser. */
 static inline int native_fast(QueueObject *self)
 {
-    return !self->generic && self->kind != KIND_PRIO && (!self->mutex || !mutex_locked(self->mutex));
+    return !self->slow && (!self->mutex || !mutex_locked(self->mutex));
 }
 
 static const char *const put_kwlist[] = {"item", "block", "timeout", NULL};
@@ -525,6 +708,8 @@ static PyObject *queue_put(QueueObject *self, PyObject *const *args, Py_ssize_t 
         self->version++;
         self->unfinished++;
         cc_waitlist_wake(&self->getters, 1);
+        if (q_cond_notify(self, COND_NOT_EMPTY, 1, 0) < 0)
+            return NULL;
         Py_RETURN_NONE;
     }
     PyObject *a[3];
@@ -535,14 +720,41 @@ static PyObject *queue_put(QueueObject *self, PyObject *const *args, Py_ssize_t 
     Py_RETURN_NONE;
 }
 
+/* self.put(item, block=False) / self.get(block=False), as the stdlib's
+ * put_nowait()/get_nowait(), when put or get is overridden. */
+static PyObject *queue_call_public(QueueObject *self, PyObject *name, PyObject *item)
+{
+    cc_state *st = qstate(self);
+    if (!st)
+        return NULL;
+    PyObject *method = PyObject_GetAttr((PyObject *)self, name);
+    if (!method)
+        return NULL;
+    PyObject *kwnames = PyTuple_Pack(1, st->str_block);
+    PyObject *r = NULL;
+    if (kwnames) {
+        PyObject *args[2] = {item, Py_False};
+        r = item ? PyObject_Vectorcall(method, args, 1, kwnames) : PyObject_Vectorcall(method, args + 1, 0, kwnames);
+        Py_DECREF(kwnames);
+    }
+    Py_DECREF(method);
+    return r;
+}
+
 static PyObject *queue_put_nowait(QueueObject *self, PyObject *item)
 {
+    if (self->calls_put) {
+        cc_state *st = qstate(self);
+        return st ? queue_call_public(self, st->str_public_put, item) : NULL;
+    }
     if (!self->is_shutdown && (self->maxsize <= 0 || self->ring.len < self->maxsize) && native_fast(self)) {
         if (ring_push(&self->ring, item) < 0)
             return NULL;
         self->version++;
         self->unfinished++;
         cc_waitlist_wake(&self->getters, 1);
+        if (q_cond_notify(self, COND_NOT_EMPTY, 1, 0) < 0)
+            return NULL;
         Py_RETURN_NONE;
     }
     Py_ssize_t done;
@@ -556,6 +768,8 @@ static PyObject *queue_get(QueueObject *self, PyObject *const *args, Py_ssize_t 
     if (nargs == 0 && !kwnames && self->ring.len && native_fast(self)) {
         PyObject *item = native_pop(self);
         cc_waitlist_wake(&self->putters, 1);
+        if (q_cond_notify(self, COND_NOT_FULL, 1, 0) < 0)
+            Py_CLEAR(item);
         return item;
     }
     PyObject *a[2];
@@ -566,9 +780,15 @@ static PyObject *queue_get(QueueObject *self, PyObject *const *args, Py_ssize_t 
 
 static PyObject *queue_get_nowait(QueueObject *self, PyObject *Py_UNUSED(ignored))
 {
+    if (self->calls_get) {
+        cc_state *st = qstate(self);
+        return st ? queue_call_public(self, st->str_public_get, NULL) : NULL;
+    }
     if (self->ring.len && native_fast(self)) {
         PyObject *item = native_pop(self);
         cc_waitlist_wake(&self->putters, 1);
+        if (q_cond_notify(self, COND_NOT_FULL, 1, 0) < 0)
+            Py_CLEAR(item);
         return item;
     }
     return queue_get_items(self, 0, Py_False, NULL);
@@ -589,7 +809,7 @@ static PyObject *queue_put_many(QueueObject *self, PyObject *const *args, Py_ssi
     Py_ssize_t done = 0, n = PyTuple_GET_SIZE(seq);
     int r = 0;
     if (n) {
-        if (!self->generic && self->kind != KIND_PRIO && self->maxsize <= 0 &&
+        if (!self->dispatch && self->kind != KIND_PRIO && self->maxsize <= 0 &&
             ring_reserve(&self->ring, n) < 0)
             r = -1;  /* nothing put */
         else
@@ -640,6 +860,10 @@ static PyObject *queue_task_done(QueueObject *self, PyObject *Py_UNUSED(ignored)
         cc_waitlist_wake(&self->joiners, -1);
     }
     self->unfinished = unfinished;
+    if (unfinished == 0 && q_cond_notify(self, COND_ALL_TASKS_DONE, -1, held) < 0) {
+        q_exit(self, held);
+        return NULL;
+    }
     q_exit(self, held);
     Py_RETURN_NONE;
 }
@@ -665,9 +889,9 @@ static PyObject *queue_join(QueueObject *self, PyObject *Py_UNUSED(ignored))
 /* qsize() under the stdlib's locking; -1 on error. */
 static Py_ssize_t queue_locked_size(QueueObject *self)
 {
-    if (!self->generic && !self->mutex)
+    if (!self->dispatch && !self->mutex)
         return self->ring.len;
-    int held = q_enter(self, self->generic);
+    int held = q_enter(self, self->dispatch);
     if (held < 0)
         return -1;
     Py_ssize_t n = q_size(self);
@@ -690,7 +914,13 @@ static PyObject *queue_empty(QueueObject *self, PyObject *Py_UNUSED(ignored))
 static PyObject *queue_full(QueueObject *self, PyObject *Py_UNUSED(ignored))
 {
     Py_ssize_t n = queue_locked_size(self);
-    return n < 0 ? NULL : PyBool_FromLong(self->maxsize > 0 && self->maxsize <= n);
+    if (n < 0)
+        return NULL;
+    /* `0 < self.maxsize <= self._qsize()` */
+    int r = maxsize_bounded(self);
+    if (r > 0)
+        r = maxsize_reached(self, n, Py_LE);
+    return r < 0 ? NULL : PyBool_FromLong(r);
 }
 
 static PyObject *queue_shutdown(QueueObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
@@ -702,14 +932,14 @@ static PyObject *queue_shutdown(QueueObject *self, PyObject *const *args, Py_ssi
         return NULL;
     if (immediate_obj && (immediate = PyObject_IsTrue(immediate_obj)) < 0)
         return NULL;
-    int held = q_enter(self, self->generic);
+    int held = q_enter(self, self->dispatch);
     if (held < 0)
         return NULL;
     cc_ring drained = {NULL, 0, 0, 0};
     int failed = 0;
     self->is_shutdown = 1;
     if (immediate) {
-        if (!self->generic) {
+        if (!self->dispatch) {
             Py_ssize_t n = self->ring.len;
             ring_detach(&self->ring, &drained);
             self->version++;
@@ -734,6 +964,9 @@ static PyObject *queue_shutdown(QueueObject *self, PyObject *const *args, Py_ssi
     /* Getters must see the queue empty and raise; putters raise. */
     cc_waitlist_wake(&self->getters, -1);
     cc_waitlist_wake(&self->putters, -1);
+    if ((immediate && q_cond_notify(self, COND_ALL_TASKS_DONE, -1, held) < 0) ||
+        q_cond_notify(self, COND_NOT_EMPTY, -1, held) < 0 || q_cond_notify(self, COND_NOT_FULL, -1, held) < 0)
+        failed = 1;
     q_exit(self, held);
     ring_release(&drained);  /* our state is consistent: any __del__ may run */
     if (failed)
@@ -828,6 +1061,57 @@ static PyObject *queue__get(QueueObject *self, PyObject *Py_UNUSED(ignored))
     return r;
 }
 
+static PyObject *view_list(QueueObject *q);
+static int queue_update_overrides(QueueObject *self);
+
+/* copy.copy(q): the stdlib's shallow copy (cls.__new__ and the instance
+ * attributes, no __init__) shares the storage deque and the lock. A native
+ * ring cannot be shared: the copy gets the same items, maxsize, counts and
+ * attributes, in storage of its own. A generic queue's copy shares self.queue
+ * and q.mutex, as the stdlib's. */
+static PyObject *queue_copy(QueueObject *self, PyObject *Py_UNUSED(ignored))
+{
+    PyTypeObject *type = Py_TYPE(self);
+    PyObject *items = NULL, *args = PyTuple_New(0);
+    if (!args)
+        return NULL;
+    QueueObject *c = (QueueObject *)type->tp_new(type, args, NULL);
+    Py_DECREF(args);
+    if (!c)
+        return NULL;
+    if (!PyObject_TypeCheck(c, type)) {
+        PyErr_Format(PyExc_TypeError, "%.200s.__new__ returned another type", type->tp_name);
+        goto error;
+    }
+    if (self->dict && !(c->dict = PyDict_Copy(self->dict)))
+        goto error;
+    if (!self->generic) {
+        if (!(items = view_list(self)))
+            goto error;
+        for (Py_ssize_t i = 0; i < PyList_GET_SIZE(items); i++)
+            if (ring_push(&c->ring, PyList_GET_ITEM(items, i)) < 0)
+                goto error;
+        Py_CLEAR(items);
+    }
+    else {
+        c->generic = 1;
+        Py_XSETREF(c->pyqueue, Py_XNewRef(self->pyqueue));
+        Py_XSETREF(c->mutex, Py_XNewRef(self->mutex));
+    }
+    Py_XSETREF(c->maxsize_obj, Py_NewRef(self->maxsize_obj));
+    c->maxsize = self->maxsize;
+    c->maxsize_compared = self->maxsize_compared;
+    c->unfinished = self->unfinished;
+    c->is_shutdown = self->is_shutdown;
+    if (queue_update_overrides(c) < 0)
+        goto error;
+    return (PyObject *)c;
+error:
+    Py_XDECREF(items);
+    Py_DECREF(c);
+    return NULL;
+}
+
 static PyObject *queue_reduce(PyObject *self, PyObject *Py_UNUSED(ignored))
 {
     PyErr_Format(PyExc_TypeError, "cannot pickle '%.200s' object", Py_TYPE(self)->tp_name);
@@ -851,24 +1135,66 @@ static int type_kind(PyTypeObject *type, cc_state *st)
     return KIND_FIFO;
 }
 
-/* Does a class between `type` and our base define _init, _qsize, _put or _get? */
+/* Which of our methods a class between `type` and our base overrides: OVR_STORAGE
+ * for _init, _qsize, _put or _get, OVR_PUT for put, OVR_GET for get; -1 on error. */
 static int type_overrides(PyTypeObject *type, cc_state *st)
 {
-    PyObject *names[4] = {st->str_init, st->str_qsize, st->str_put, st->str_get};
+    PyObject *names[6] = {st->str_init, st->str_qsize, st->str_put, st->str_get, st->str_public_put,
+                          st->str_public_get};
+    static const int bits[6] = {OVR_STORAGE, OVR_STORAGE, OVR_STORAGE, OVR_STORAGE, OVR_PUT, OVR_GET};
+    int found = 0;
     PyObject *mro = type->tp_mro;
     for (Py_ssize_t i = 0; mro && i < PyTuple_GET_SIZE(mro); i++) {
         PyTypeObject *t = (PyTypeObject *)PyTuple_GET_ITEM(mro, i);
         if (t == st->Queue_type || t == st->LifoQueue_type || t == st->PriorityQueue_type)
-            return 0;
+            break;
         if (!t->tp_dict)
             continue;
-        for (int k = 0; k < 4; k++) {
+        for (int k = 0; k < 6; k++) {
             if (PyDict_GetItemWithError(t->tp_dict, names[k]))
-                return 1;
-            if (PyErr_Occurred())
+                found |= bits[k];
+            else if (PyErr_Occurred())
                 return -1;
         }
     }
+    return found;
+}
+
+/* The flags from what the class and the instance's own attributes override. */
+static int queue_update_overrides(QueueObject *self)
+{
+    unsigned found = self->type_overrides;
+    if (self->dict && PyDict_GET_SIZE(self->dict)) {
+        cc_state *st = qstate(self);
+        if (!st)
+            return -1;
+        PyObject *names[5] = {st->str_qsize, st->str_put, st->str_get, st->str_public_put, st->str_public_get};
+        static const int bits[5] = {OVR_STORAGE, OVR_STORAGE, OVR_STORAGE, OVR_PUT, OVR_GET};
+        for (int k = 0; k < 5; k++) {
+            if (PyDict_GetItemWithError(self->dict, names[k]))
+                found |= bits[k];
+            else if (PyErr_Occurred())
+                return -1;
+        }
+    }
+    self->dispatch = self->generic || (found & OVR_STORAGE);
+    q_update_slow(self);
+    self->calls_put = (found & OVR_PUT) != 0;
+    self->calls_get = (found & OVR_GET) != 0;
+    return 0;
+}
+
+/* Setting or deleting one of the overridable methods on the instance
+ * changes how the queue runs from the next operation on. */
+static int queue_setattro(QueueObject *self, PyObject *name, PyObject *value)
+{
+    if (PyObject_GenericSetAttr((PyObject *)self, name, value) < 0)
+        return -1;
+    if (PyUnicode_Check(name) && PyUnicode_GET_LENGTH(name) <= 6 &&
+        (PyUnicode_CompareWithASCIIString(name, "_qsize") == 0 || PyUnicode_CompareWithASCIIString(name, "_put") == 0 ||
+         PyUnicode_CompareWithASCIIString(name, "_get") == 0 || PyUnicode_CompareWithASCIIString(name, "put") == 0 ||
+         PyUnicode_CompareWithASCIIString(name, "get") == 0))
+        return queue_update_overrides(self);
     return 0;
 }
 
@@ -877,21 +1203,25 @@ static PyObject *queue_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     cc_state *st = cc_state_of_type(type);
     if (!st)
         return NULL;
-    int kind = KIND_FIFO, generic = 0;
+    int kind = KIND_FIFO, overrides = 0;
     if (type == st->LifoQueue_type)
         kind = KIND_LIFO;
     else if (type == st->PriorityQueue_type)
         kind = KIND_PRIO;
     else if (type != st->Queue_type) {
         kind = type_kind(type, st);
-        if ((generic = type_overrides(type, st)) < 0)
+        if ((overrides = type_overrides(type, st)) < 0)
             return NULL;
     }
     QueueObject *self = (QueueObject *)type->tp_alloc(type, 0);
     if (!self)
         return NULL;
     self->kind = kind;
-    self->generic = generic;
+    self->type_overrides = (unsigned)overrides;
+    self->generic = self->dispatch = (overrides & OVR_STORAGE) != 0;
+    q_update_slow(self);
+    self->calls_put = (overrides & OVR_PUT) != 0;
+    self->calls_get = (overrides & OVR_GET) != 0;
     cc_waitlist_init(&self->getters);
     cc_waitlist_init(&self->putters);
     cc_waitlist_init(&self->joiners);
@@ -904,8 +1234,9 @@ static PyObject *queue_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 }
 
 /* maxsize as the stdlib reads it: `0 < maxsize <= qsize` means full. */
-static int maxsize_from_object(PyObject *obj, Py_ssize_t *out)
+static int maxsize_from_object(PyObject *obj, Py_ssize_t *out, int *compared)
 {
+    *compared = 0;
     if (PyFloat_Check(obj)) {
         double d = PyFloat_AS_DOUBLE(obj);
         if (!(d > 0))
@@ -917,9 +1248,10 @@ static int maxsize_from_object(PyObject *obj, Py_ssize_t *out)
         return 0;
     }
     if (!PyIndex_Check(obj)) {
-        PyErr_Format(PyExc_TypeError, "'>' not supported between instances of '%.200s' and 'int'",
-                     Py_TYPE(obj)->tp_name);
-        return -1;
+        /* As the stdlib, which only stores it: compared at put() and full(). */
+        *compared = 1;
+        *out = 0;
+        return 0;
     }
     PyObject *i = PyNumber_Index(obj);
     if (!i)
@@ -943,10 +1275,13 @@ static int queue_set_maxsize(QueueObject *self, PyObject *value, void *Py_UNUSED
         PyErr_SetString(PyExc_AttributeError, "cannot delete maxsize");
         return -1;
     }
-    if (maxsize_from_object(value, &n) < 0)
+    int compared;
+    if (maxsize_from_object(value, &n, &compared) < 0)
         return -1;
     Py_SETREF(self->maxsize_obj, Py_NewRef(value));
     self->maxsize = n;
+    self->maxsize_compared = compared;
+    q_update_slow(self);
     cc_waitlist_wake(&self->putters, -1);  /* there may be room now: they re-check */
     return 0;
 }
@@ -967,6 +1302,8 @@ static int queue_init(QueueObject *self, PyObject *args, PyObject *kwds)
             return -1;
         Py_SETREF(self->maxsize_obj, zero);
         self->maxsize = 0;
+        self->maxsize_compared = 0;
+        q_update_slow(self);
     }
     /* __init__ again starts a new, empty queue, as the stdlib's does. */
     self->is_shutdown = 0;
@@ -997,6 +1334,8 @@ static int queue_traverse(QueueObject *self, visitproc visit, void *arg)
     Py_VISIT(self->not_empty);
     Py_VISIT(self->not_full);
     Py_VISIT(self->all_tasks_done);
+    for (int i = 0; i < 3; i++)
+        Py_VISIT(self->cond_waiters[i]);
     Py_VISIT(self->pyqueue);
     Py_VISIT(self->dict);
     return ring_traverse(&self->ring, visit, arg);
@@ -1013,6 +1352,8 @@ static int queue_clear(QueueObject *self)
     Py_CLEAR(self->not_empty);
     Py_CLEAR(self->not_full);
     Py_CLEAR(self->all_tasks_done);
+    for (int i = 0; i < 3; i++)
+        Py_CLEAR(self->cond_waiters[i]);
     Py_CLEAR(self->mutex);
     Py_CLEAR(self->pyqueue);
     Py_CLEAR(self->dict);
@@ -1092,9 +1433,10 @@ static PyObject *queue_get_mutex(QueueObject *self, void *Py_UNUSED(closure))
 
 /* q.not_empty & co: the stdlib's threading.Condition on q.mutex, made on
  * first use. `with q.not_full:` locks the mutex as in the stdlib; our own
- * waiters do not wait on them (see the top of this file). */
-static PyObject *queue_condition(QueueObject *self, PyObject **slot)
+ * waiters do not wait on them, but whoever does is notified (q_cond_notify). */
+static PyObject *queue_condition(QueueObject *self, int which)
 {
+    PyObject **slot = q_cond_slot(self, which);
     if (!*slot) {
         cc_state *st = qstate(self);
         if (!st || q_make_mutex(self) < 0)
@@ -1102,19 +1444,31 @@ static PyObject *queue_condition(QueueObject *self, PyObject **slot)
         PyObject *cond = PyObject_CallOneArg(st->queue_Condition, self->mutex);
         if (!cond)
             return NULL;
-        if (*slot)  /* made meanwhile, by code the call ran */
+        PyObject *waiters = PyObject_GetAttrString(cond, "_waiters");
+        if (!waiters || !PyObject_TypeCheck(waiters, (PyTypeObject *)st->queue_deque)) {
+            if (waiters)
+                PyErr_SetString(PyExc_TypeError, "threading.Condition()._waiters is not a deque");
+            Py_XDECREF(waiters);
             Py_DECREF(cond);
-        else
+            return NULL;
+        }
+        if (*slot) {  /* made meanwhile, by code the calls ran */
+            Py_DECREF(cond);
+            Py_DECREF(waiters);
+        }
+        else {
             *slot = cond;
+            Py_XSETREF(self->cond_waiters[which], waiters);
+        }
     }
     return Py_NewRef(*slot);
 }
 
-static PyObject *queue_get_not_empty(QueueObject *self, void *c) { return queue_condition(self, &self->not_empty); }
-static PyObject *queue_get_not_full(QueueObject *self, void *c) { return queue_condition(self, &self->not_full); }
+static PyObject *queue_get_not_empty(QueueObject *self, void *c) { return queue_condition(self, COND_NOT_EMPTY); }
+static PyObject *queue_get_not_full(QueueObject *self, void *c) { return queue_condition(self, COND_NOT_FULL); }
 static PyObject *queue_get_all_tasks_done(QueueObject *self, void *c)
 {
-    return queue_condition(self, &self->all_tasks_done);
+    return queue_condition(self, COND_ALL_TASKS_DONE);
 }
 
 static PyObject *queue_get_queue(QueueObject *self, void *Py_UNUSED(closure))
@@ -1135,6 +1489,11 @@ static PyObject *queue_get_queue(QueueObject *self, void *Py_UNUSED(closure))
         return NULL;
     view->q = (QueueObject *)Py_NewRef(self);
     PyObject_GC_Track(view);
+    if (self->generic) {
+        /* A __del__ run by the allocation assigned q.queue: that is the queue now. */
+        Py_DECREF(view);
+        return queue_get_queue(self, NULL);
+    }
     return (PyObject *)view;
 }
 
@@ -1156,7 +1515,8 @@ static int queue_set_queue(QueueObject *self, PyObject *value, void *Py_UNUSED(c
             return -1;
         ring_detach(&self->ring, &old);
         self->version++;
-        self->generic = 1;
+        self->generic = self->dispatch = 1;
+        q_update_slow(self);
     }
     Py_XSETREF(self->pyqueue, Py_NewRef(value));
     cc_waitlist_wake(&self->getters, -1);
@@ -1244,6 +1604,7 @@ static PyMethodDef queue_methods[] = {
     {"_put", (PyCFunction)queue__put, METH_O, "_put(item): store an item (no locking, no wake-up)."},
     {"_get", (PyCFunction)queue__get, METH_NOARGS, "_get(): remove the next item (no locking, no wake-up)."},
     {"__reduce__", (PyCFunction)queue_reduce, METH_NOARGS, NULL},
+    {"__copy__", (PyCFunction)queue_copy, METH_NOARGS, NULL},
     {"__class_getitem__", Py_GenericAlias, METH_O | METH_CLASS, "See PEP 585"},
     {NULL, NULL},
 };
@@ -1256,6 +1617,7 @@ static PyType_Slot queue_slots[] = {
     {Py_tp_clear, queue_clear},
     {Py_tp_methods, queue_methods},
     {Py_tp_getset, queue_getset},
+    {Py_tp_setattro, queue_setattro},
     {Py_tp_members, queue_members},
     {Py_tp_doc, "Queue(maxsize=0)\n--\n\n"
                 "Create a queue object with a given maximum size (native).\n\n"
@@ -1328,14 +1690,24 @@ static void view_dealloc(QueueViewObject *self)
     Py_DECREF(tp);
 }
 
+/* A snapshot of the items as a list. */
 static PyObject *view_list(QueueObject *q)
 {
-    Py_ssize_t n = q->ring.len;
-    PyObject *list = PyList_New(n);
-    if (list)
+    for (;;) {
+        Py_ssize_t n = q->ring.len;
+        PyObject *list = PyList_New(n);
+        if (!list)
+            return NULL;
+        /* The allocation may have run the GC, and a __del__ may have
+         * changed the queue: copy only a length that is still true. */
+        if (q->ring.len != n) {
+            Py_DECREF(list);
+            continue;
+        }
         for (Py_ssize_t i = 0; i < n; i++)
             PyList_SET_ITEM(list, i, Py_NewRef(ring_at(&q->ring, i)));
-    return list;
+        return list;
+    }
 }
 
 static Py_ssize_t view_len(QueueViewObject *self) { return self->q->ring.len; }
@@ -1620,7 +1992,9 @@ int cc_queue_exec(PyObject *module, cc_state *st)
     if (intern("_init", &st->str_init) < 0 || intern("_qsize", &st->str_qsize) < 0 ||
         intern("_put", &st->str_put) < 0 || intern("_get", &st->str_get) < 0 ||
         intern("queue", &st->str_queue) < 0 || intern("append", &st->str_append) < 0 ||
-        intern("popleft", &st->str_popleft) < 0 || intern("pop", &st->str_pop) < 0)
+        intern("popleft", &st->str_popleft) < 0 || intern("pop", &st->str_pop) < 0 ||
+        intern("put", &st->str_public_put) < 0 || intern("get", &st->str_public_get) < 0 ||
+        intern("block", &st->str_block) < 0)
         return -1;
     if (cc_add_type(module, &queue_spec, NULL, &st->Queue_type) < 0 ||
         cc_add_type(module, &lifo_spec, (PyObject *)st->Queue_type, &st->LifoQueue_type) < 0 ||

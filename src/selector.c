@@ -144,12 +144,20 @@ static long fd_value(PyObject *fdobj)
     return v;
 }
 
-/* selectors._fileobj_to_fd: a new reference to the fd object, and its value. */
+/* selectors._fileobj_to_fd: a new reference to the fd as an exact int (the
+ * key of fd_to_key: looking it up runs no Python code), and its value. */
 static int fileobj_to_fd(cc_state *st, PyObject *fileobj, PyObject **fdobj, long *fd)
 {
     PyObject *f;
-    if (PyLong_Check(fileobj)) {
+    if (PyLong_CheckExact(fileobj)) {
         f = Py_NewRef(fileobj);
+    }
+    else if (PyLong_Check(fileobj)) {
+        /* An int subclass: its value as an exact int, without calling any of
+         * its methods, so that no __hash__ or __eq__ runs in our dict. */
+        f = PyLong_Type.tp_as_number->nb_int(fileobj);
+        if (!f)
+            return -1;
     }
     else {
         if (state_gone(st->str_fileno))
@@ -195,7 +203,7 @@ static int fileobj_lookup(SelectorObject *self, PyObject *fileobj, PyObject **fd
     while (PyDict_Next(self->fd_to_key, &pos, &k, &v)) {
         if (KEY_FILEOBJ(v) == fileobj) {
             PyErr_Clear();
-            *fdobj = Py_NewRef(KEY_FD(v));
+            *fdobj = Py_NewRef(k);
             *fd = fd_value(*fdobj);
             return 0;
         }
@@ -466,7 +474,7 @@ static PyObject *sel_register_impl(SelectorObject *self, PyObject *fileobj, PyOb
         return NULL;
     /* The key first: allocating it may run the GC and so any __del__, which
      * may touch this selector. From the check below to the end, no code runs. */
-    key = key_new(self->st, fileobj, fdobj, events, data);
+    key = key_new(self->st, fileobj, PyLong_Check(fileobj) ? fileobj : fdobj, events, data);
     if (!key)
         goto fail;
     PyObject *existing = entry_key(self, fdobj, fd);
@@ -495,17 +503,31 @@ fail:
     return NULL;
 }
 
-/* Remove fd's registration; returns the key (new reference). kernel: also the system call. */
+/* Remove fd's registration; returns the key (new reference), or NULL with an
+ * exception when Python code run meanwhile unregistered it. kernel: also the
+ * system call. */
 static PyObject *remove_key(SelectorObject *self, PyObject *fdobj, long fd, PyObject *key, int kernel)
 {
     int mask = 0;
     Py_INCREF(key);
     if (fd < self->table_cap)
         mask = self->table[fd].mask;
-    else if (events_bits(KEY_EVENTS(key), &mask) < 0)
-        PyErr_Clear(); /* only kqueue needs it, for its bookkeeping */
+    else {
+        if (events_bits(KEY_EVENTS(key), &mask) < 0)
+            PyErr_Clear(); /* only kqueue needs it, for its bookkeeping */
+        /* That ran the events' own `&`: the key must still be registered. */
+        PyObject *now = entry_key(self, fdobj, fd);
+        if (now != key) {
+            if (!PyErr_Occurred())
+                not_registered(KEY_FILEOBJ(key));
+            Py_DECREF(key);
+            return NULL;
+        }
+    }
     book_del(self, fd);
-    if (PyDict_DelItem(self->fd_to_key, KEY_FD(key)) < 0)
+    /* fdobj is an exact int: deleting runs no Python code, and the key
+     * survives it (we hold a reference). */
+    if (PyDict_DelItem(self->fd_to_key, fdobj) < 0)
         PyErr_Clear(); /* cannot happen: both structures hold it */
     if (kernel)
         kernel_del(self, fd, mask);
@@ -573,7 +595,7 @@ static PyObject *replace_key(SelectorObject *self, PyObject *fdobj, long fd, PyO
                              PyObject *data)
 {
     PyObject *nk = key_new(self->st, KEY_FILEOBJ(key), KEY_FD(key), events, data);
-    if (!nk || check_unchanged(self, fdobj, fd, key) < 0 || PyDict_SetItem(self->fd_to_key, KEY_FD(key), nk) < 0) {
+    if (!nk || check_unchanged(self, fdobj, fd, key) < 0 || PyDict_SetItem(self->fd_to_key, fdobj, nk) < 0) {
         Py_XDECREF(nk);
         return NULL;
     }
@@ -629,7 +651,7 @@ static PyObject *modify_poll_like(SelectorObject *self, PyObject *fileobj, PyObj
             /* As the stdlib: the key goes, the error stays (kept across any __del__). */
             PyObject *exc_type, *exc, *tb;
             PyErr_Fetch(&exc_type, &exc, &tb);
-            Py_DECREF(remove_key(self, fdobj, fd, key, 0));
+            Py_XDECREF(remove_key(self, fdobj, fd, key, 0)); /* the table is authoritative: no code runs */
             PyErr_Restore(exc_type, exc, tb);
             return NULL;
         }
@@ -811,17 +833,16 @@ int cc_sel_timeout_ms(PyObject *timeout, int64_t *ms)
         return 0;
     }
     double d;
-    if (PyFloat_CheckExact(timeout) || PyLong_CheckExact(timeout)) {
-        d = PyFloat_CheckExact(timeout) ? PyFloat_AS_DOUBLE(timeout) : PyLong_AsDouble(timeout);
-        if (d == -1.0 && PyErr_Occurred())
-            return -1;
+    if (PyFloat_CheckExact(timeout)) {
+        d = PyFloat_AS_DOUBLE(timeout);
         if (d <= 0) {
             *ms = 0;
             return 0;
         }
     }
     else {
-        /* `timeout <= 0` then `timeout * 1e3`, as Python evaluates them. */
+        /* `timeout <= 0`, then `timeout * 1e3`, as Python evaluates them (a
+         * huge negative int is 0, a Decimal is the product's TypeError). */
         PyObject *zero = PyLong_FromLong(0);
         int le = zero ? PyObject_RichCompareBool(timeout, zero, Py_LE) : -1;
         Py_XDECREF(zero);
@@ -831,8 +852,14 @@ int cc_sel_timeout_ms(PyObject *timeout, int64_t *ms)
             *ms = 0;
             return 0;
         }
-        d = PyFloat_AsDouble(timeout);
-        if (d == -1.0 && PyErr_Occurred())
+        PyObject *thousand = PyFloat_FromDouble(1e3);
+        PyObject *product = thousand ? PyNumber_Multiply(timeout, thousand) : NULL;
+        Py_XDECREF(thousand);
+        if (!product)
+            return -1;
+        d = PyFloat_AsDouble(product) / 1e3;
+        Py_DECREF(product);
+        if (d == -1.0 / 1e3 && PyErr_Occurred())
             return -1;
     }
     if (isnan(d)) {
@@ -886,8 +913,34 @@ int cc_sel_timeout_ns(PyObject *timeout, int64_t *ns)
             return -1;
         if (gt)
             d = 0;
-        else if ((d = PyFloat_AsDouble(timeout)) == -1.0 && PyErr_Occurred())
+#if PY_VERSION_HEX < 0x030A0000
+        else if (!PyFloat_Check(timeout) && !PyIndex_Check(timeout) && Py_TYPE(timeout)->tp_as_number &&
+                 Py_TYPE(timeout)->tp_as_number->nb_int) {
+            /* Before 3.10 the stdlib's conversion also takes __int__ (a Decimal, truncated). */
+            PyObject *i = Py_TYPE(timeout)->tp_as_number->nb_int(timeout);
+            d = i && PyLong_Check(i) ? PyLong_AsDouble(i) : -1.0;
+            if (i && !PyLong_Check(i))
+                PyErr_SetString(PyExc_TypeError, "__int__ returned non-int");
+            Py_XDECREF(i);
+            if (d == -1.0 && PyErr_Occurred())
+                return -1;
+        }
+#endif
+        else if (!PyFloat_Check(timeout) && !PyIndex_Check(timeout)) {
+            /* select.select()/kqueue.control() take a float or an int, nothing else. */
+            PyErr_Format(PyExc_TypeError, "timeout must be a float or an integer, not %.200s",
+                         Py_TYPE(timeout)->tp_name);
             return -1;
+        }
+        else if (PyFloat_Check(timeout))
+            d = PyFloat_AsDouble(timeout);
+        else {
+            PyObject *i = PyNumber_Index(timeout);
+            d = i ? PyLong_AsDouble(i) : -1.0;
+            Py_XDECREF(i);
+            if (d == -1.0 && PyErr_Occurred())
+                return -1;
+        }
     }
     if (isnan(d)) {
         PyErr_SetString(PyExc_ValueError, "Invalid value NaN (not a number)");
@@ -1250,7 +1303,22 @@ static PyObject *map_getitem(MappingObject *self, PyObject *fileobj)
 
 static Py_ssize_t map_len(MappingObject *self) { return PyDict_GET_SIZE(self->sel->fd_to_key); }
 
-static PyObject *map_iter(MappingObject *self) { return PyObject_GetIter(self->sel->fd_to_key); }
+/* Iterates key.fd of each key, as the stdlib's iteration of its fd_to_key
+ * (our dict's keys are exact ints: key.fd may be an int subclass). Live, with
+ * the dict's "changed size during iteration" error. */
+static PyObject *map_iter(MappingObject *self)
+{
+    if (state_gone(self->sel->st->sel_key_fd))
+        return NULL;
+    PyObject *view = PyObject_CallMethod(self->sel->fd_to_key, "values", NULL);
+    PyObject *it = view ? PyObject_GetIter(view) : NULL;
+    Py_XDECREF(view);
+    if (!it)
+        return NULL;
+    PyObject *r = PyObject_CallFunctionObjArgs((PyObject *)&PyMap_Type, self->sel->st->sel_key_fd, it, NULL);
+    Py_DECREF(it);
+    return r;
+}
 
 static int map_contains(MappingObject *self, PyObject *fileobj)
 {
@@ -1401,6 +1469,13 @@ int cc_selector_exec(PyObject *module, cc_state *st)
     st->abc_ValuesView = PyObject_GetAttrString(abc, "ValuesView");
     Py_DECREF(abc);
     if (!st->abc_Mapping || !st->abc_KeysView || !st->abc_ItemsView || !st->abc_ValuesView)
+        return -1;
+    PyObject *operator = PyImport_ImportModule("operator");
+    if (!operator)
+        return -1;
+    st->sel_key_fd = PyObject_CallMethod(operator, "itemgetter", "i", 1);
+    Py_DECREF(operator);
+    if (!st->sel_key_fd)
         return -1;
     if (!(st->str_fileno = PyUnicode_InternFromString("fileno")) ||
         !(st->str_items = PyUnicode_InternFromString("items")))

@@ -199,12 +199,28 @@ static PyObject *sq_get_many(SimpleQueueObject *self, PyObject *const *args, Py_
     cc_deadline deadline;
     Py_ssize_t max_items;
     if (sq_parse_block_timeout("get_many", args, nargs, kwnames, kwlist, 1, a, &deadline) < 0 ||
-        sq_max_items(a[0], &max_items) < 0 || sq_wait_for_item(self, deadline) < 0)
+        sq_max_items(a[0], &max_items) < 0)
         return NULL;
-    Py_ssize_t n = self->ring.len < max_items ? self->ring.len : max_items;
-    PyObject *list = PyList_New(n);  /* allocated before anything leaves the ring */
-    if (!list)
-        return NULL;
+    PyObject *list;
+    Py_ssize_t n;
+    for (;;) {
+        if (sq_wait_for_item(self, deadline) < 0)
+            return NULL;
+        n = self->ring.len < max_items ? self->ring.len : max_items;
+        list = PyList_New(n);  /* allocated before anything leaves the ring */
+        if (!list)
+            return NULL;
+        /* The allocation may have run the GC, and a __del__ (or another
+         * thread, while one released the GIL) may have taken items. */
+        if (self->ring.len >= n)
+            break;
+        if (self->ring.len > 0) {
+            n = self->ring.len;
+            Py_SET_SIZE(list, n);  /* the slots past n are still NULL */
+            break;
+        }
+        Py_DECREF(list);  /* emptied: wait again, as get() would */
+    }
     for (Py_ssize_t i = 0; i < n; i++)
         PyList_SET_ITEM(list, i, ring_pop_front(&self->ring));
     ring_maybe_shrink(&self->ring);

@@ -380,6 +380,31 @@ def test_shutdown_cancel_futures(futures_mod):
     timer.join()
 
 
+@pytest.mark.parametrize("exc", [SystemExit, KeyboardInterrupt])
+def test_shutdown_cancel_futures_callback_raises_base_exception(futures_mod, exc):
+    # As the stdlib's get_nowait() loop: the futures before and at the failing
+    # callback are cancelled, the error propagates, and the futures not reached
+    # stay queued and run: none is left pending.
+    gate = threading.Event()
+    ex = futures_mod.ThreadPoolExecutor(1)
+    first = ex.submit(gate.wait, LONG)
+    queued = [ex.submit(int, i) for i in range(10)]
+
+    def boom(f):
+        raise exc(7)
+
+    queued[3].add_done_callback(boom)
+    with pytest.raises(exc):
+        ex.shutdown(wait=False, cancel_futures=True)
+    gate.set()
+    assert first.result(timeout=LONG) is True
+    for f in queued[4:]:
+        assert f.result(timeout=LONG) == queued.index(f)
+    assert [f.cancelled() for f in queued] == [True] * 4 + [False] * 6
+    assert all(f.done() for f in queued)
+    ex.shutdown(wait=True)
+
+
 def test_executor_context_manager(futures_mod):
     with futures_mod.ThreadPoolExecutor(2) as ex:
         f = ex.submit(time.sleep, 0.05)

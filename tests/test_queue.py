@@ -136,6 +136,225 @@ def test_unfinished_tasks_reset_by_hand_releases_join(queue_mod):
     assert not t.is_alive()
 
 
+# --------------------------------- waiting on q.not_empty & co directly
+# Code that waits on the queue's Conditions itself, as the stdlib's own
+# put/get/join do, must be notified by put, get and task_done. The waiter
+# holds q.mutex until wait() releases it, so the other thread's operation
+# can only happen after the wait began: wait() must return True (notified).
+
+NOTIFY_WAIT = 30  # only reached when the notification is lost
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("op", ["put", "put_nowait", "subclass_put"])
+def test_waiting_on_not_empty_is_notified(queue_mod, kind, op):
+    cls = getattr(queue_mod, kind)
+    if op == "subclass_put":
+        class Sub(cls):  # the generic path (watchdog's SkipRepeatsQueue style)
+            def _put(self, item):
+                super()._put(item)
+        cls = Sub
+    q = cls()
+    with q.not_empty:
+        t = start_thread(getattr(q, "put_nowait" if op == "put_nowait" else "put"), 1)
+        while not q._qsize():
+            assert q.not_empty.wait(NOTIFY_WAIT)
+    t.join(10)
+    assert q.get_nowait() == 1
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("op", ["get", "get_nowait"])
+def test_waiting_on_not_full_is_notified(queue_mod, kind, op):
+    q = getattr(queue_mod, kind)(1)
+    q.put(0)
+    with q.not_full:
+        t = start_thread(getattr(q, op))
+        while q._qsize() >= q.maxsize:
+            assert q.not_full.wait(NOTIFY_WAIT)
+    t.join(10)
+    assert q.qsize() == 0
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_waiting_on_all_tasks_done_is_notified(queue_mod, kind):
+    # The recipe for join() with a timeout.
+    q = getattr(queue_mod, kind)()
+    for i in range(3):
+        q.put(i)
+
+    def worker():
+        for _ in range(3):
+            q.get()
+            q.task_done()
+
+    with q.all_tasks_done:
+        t = start_thread(worker)
+        while q.unfinished_tasks:
+            assert q.all_tasks_done.wait(NOTIFY_WAIT)
+    t.join(10)
+    assert q.unfinished_tasks == 0
+
+
+def test_waiting_on_conditions_sees_shutdown(queue_mod):
+    need_shutdown(queue_mod)
+    q = queue_mod.Queue()
+    with q.not_empty:
+        t = start_thread(q.shutdown)
+        while not q.is_shutdown:
+            assert q.not_empty.wait(NOTIFY_WAIT)
+    t.join(10)
+
+
+def test_notifying_costs_nothing_when_nobody_waits(queue_mod):
+    # The Conditions exist (used as locks) but nobody waits: plain operations.
+    q = queue_mod.Queue(2)
+    with q.not_full:
+        pass
+    with q.all_tasks_done:
+        pass
+    q.put(1)
+    q.put_nowait(2)
+    assert q.get() == 1 and q.get_nowait() == 2
+    q.task_done()
+    q.task_done()
+    q.join()
+
+
+# ---------------------------------------------- overrides the stdlib honours
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_nowait_calls_overridden_put_and_get(queue_mod, kind):
+    calls = []
+
+    class Q(getattr(queue_mod, kind)):
+        def put(self, item, block=True, timeout=None):
+            calls.append(("put", item, block, timeout))
+            super().put(item, block, timeout)
+
+        def get(self, block=True, timeout=None):
+            calls.append(("get", block, timeout))
+            return super().get(block, timeout)
+
+    q = Q()
+    q.put_nowait(1)
+    assert q.get_nowait() == 1
+    assert calls == [("put", 1, False, None), ("get", False, None)]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_instance_put_and_get_wrapped(queue_mod, kind):
+    # Wrapping q.put / q.get on the instance (older pebble's waitforqueues).
+    q = getattr(queue_mod, kind)()
+    calls = []
+    old_put, old_get = q.put, q.get
+
+    def put(item, *args, **kwargs):
+        calls.append("put")
+        old_put(item, *args, **kwargs)
+
+    def get(*args, **kwargs):
+        calls.append("get")
+        return old_get(*args, **kwargs)
+
+    q.put, q.get = put, get
+    q.put_nowait(1)
+    assert q.get_nowait() == 1
+    assert calls == ["put", "get"]
+    del q.put, q.get
+    q.put_nowait(2)
+    assert q.get_nowait() == 2
+    assert calls == ["put", "get"]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_instance_storage_methods_override(queue_mod, kind):
+    # q._put / q._get / q._qsize set on the instance after construction are
+    # called by put/get/qsize, as the stdlib's Python code looks them up.
+    import types
+
+    q = getattr(queue_mod, kind)()
+    seen = []
+    old_put, old_get, old_qsize = q._put, q._get, q._qsize
+
+    def _put(self, item):
+        seen.append(("_put", item))
+        old_put(item)
+
+    def _get(self):
+        item = old_get()
+        seen.append(("_get", item))
+        return item
+
+    q._put = types.MethodType(_put, q)
+    q._get = types.MethodType(_get, q)
+    q._qsize = types.MethodType(lambda self: old_qsize() + 100, q)
+    q.put(1)
+    q.put_nowait(2)
+    assert q.qsize() == 102
+    assert sorted([q.get(), q.get_nowait()]) == [1, 2]
+    assert [s[0] for s in seen] == ["_put", "_put", "_get", "_get"]
+    q._put, q._get = old_put, old_get  # pebble's reset: the old bound methods
+    del q._qsize
+    seen.clear()
+    q.put(3)
+    assert q.qsize() == 1 and q.get() == 3 and seen == []
+    del q._put, q._get
+    q.put(4)
+    assert q.get() == 4 and q.qsize() == 0
+
+
+def _pebble_waitforqueues(queues, timeout=None):
+    """pebble.common.waitforqueues (pebble 5), as it is written there."""
+    import types
+
+    lock = threading.Condition(threading.Lock())
+
+    def new_method(self, *args):
+        self._pebble_old_method(*args)
+        with self._pebble_lock:
+            self._pebble_lock.notify_all()
+
+    for queue in queues:
+        queue._pebble_lock = lock
+        with queue.mutex:
+            queue._pebble_old_method = queue._put
+            queue._put = types.MethodType(new_method, queue)
+    try:
+        with lock:
+            if not any(map(lambda q: not q.empty(), queues)):
+                lock.wait(timeout)
+    finally:
+        for queue in queues:
+            with queue.mutex:
+                queue._put = queue._pebble_old_method
+            delattr(queue, "_pebble_old_method")
+            delattr(queue, "_pebble_lock")
+    return [q for q in queues if not q.empty()]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_pebble_waitforqueues(queue_mod, kind):
+    queues = [getattr(queue_mod, kind)() for _ in range(3)]
+    ready = []
+    done = threading.Event()
+
+    def wait():
+        ready.extend(_pebble_waitforqueues(queues, timeout=NOTIFY_WAIT))
+        done.set()
+
+    t = start_thread(wait)
+    time.sleep(0.1)
+    queues[1].put("x")
+    assert done.wait(NOTIFY_WAIT / 2)  # the helper waits NOTIFY_WAIT unless notified
+    assert ready == [queues[1]]
+    t.join(10)
+    assert queues[1].get_nowait() == "x"
+    queues[0].put(1)
+    assert queues[0].get() == 1
+
+
 # ----------------------------------------------------------------- blocking
 
 

@@ -1041,3 +1041,152 @@ def test_same_transcript_as_stdlib(name):
     std = _transcript(std_selectors, name)
     mine = _transcript(cc_selectors, name)
     assert mine == std
+
+
+# ------------------------------------- re-entrant __hash__ / __eq__ / fileno()
+
+
+def _check_consistent(selectors_mod, sel):
+    """The selector's views agree: every mapped key is found by get_key, the
+    map's length matches, and select() reports only registered keys."""
+    m = sel.get_map()
+    keys = list(m.values())
+    assert len(m) == len(keys) == len(list(m))
+    for k in keys:
+        assert sel.get_key(k.fileobj) is k
+        assert k.fd in m
+    for k, ev in sel.select(0):
+        assert sel.get_key(k.fileobj) is k
+        assert ev & k.events
+
+
+def _pipes(n):
+    pipes = [os.pipe() for _ in range(n)]
+    for _, w in pipes:
+        os.write(w, b"x")  # readable: select() has something to report
+    return pipes
+
+
+def _close_pipes(pipes):
+    for r, w in pipes:
+        os.close(r)
+        os.close(w)
+
+
+def test_reentrant_hash_during_register_and_unregister(selectors_mod, sel_cls):
+    # An int subclass as the file object whose __hash__ registers 64 other fds
+    # (filling a poll set exactly) or re-registers itself: nothing may break.
+    sel = sel_cls()
+    pipes = _pipes(65)
+    others = [r for r, _ in pipes[1:]]
+    actions = []
+
+    class FD(int):
+        def __hash__(self):
+            if actions:
+                actions.pop()()
+            return int.__hash__(self)
+
+        def __eq__(self, other):
+            if actions:
+                actions.pop()()
+            return int(self) == other
+
+    def register_others():
+        for r in others:
+            try:
+                sel.register(r, selectors_mod.EVENT_READ)
+            except KeyError:
+                pass
+
+    def register_self_again():
+        try:
+            sel.register(int(fd), selectors_mod.EVENT_READ, "inner")
+        except KeyError:
+            pass
+
+    try:
+        fd = FD(pipes[0][0])
+        actions.append(register_others)
+        key = sel.register(fd, selectors_mod.EVENT_READ, "outer")
+        assert key.fd == fd
+        _check_consistent(selectors_mod, sel)
+        actions.append(register_self_again)
+        try:
+            sel.unregister(fd)
+        except KeyError:
+            pass
+        gc.collect()
+        _check_consistent(selectors_mod, sel)
+        for k in list(sel.get_map().values()):
+            sel.unregister(k.fileobj)
+        assert len(sel.get_map()) == 0
+        assert sel.select(0) == []
+    finally:
+        sel.close()
+        _close_pipes(pipes)
+
+
+def test_reentrant_fileno_and_eq(selectors_mod, sel_cls):
+    # fileno() that registers and unregisters other fds, and data whose __eq__
+    # unregisters the key being modified.
+    sel = sel_cls()
+    pipes = _pipes(70)
+    try:
+
+        class File:
+            def __init__(self, fd, action=None):
+                self.fd, self.action = fd, action
+
+            def fileno(self):
+                if self.action:
+                    action, self.action = self.action, None
+                    action()
+                return self.fd
+
+        def churn():
+            for r, _ in pipes[2:]:
+                sel.register(r, selectors_mod.EVENT_READ)
+            for r, _ in pipes[2:40]:
+                sel.unregister(r)
+
+        f = File(pipes[0][0], churn)
+        sel.register(f, selectors_mod.EVENT_READ)
+        _check_consistent(selectors_mod, sel)
+
+        class Data:
+            def __eq__(self, other):
+                try:
+                    sel.unregister(f)
+                except KeyError:
+                    pass
+                return False
+
+            __hash__ = None
+
+        try:
+            sel.modify(f, selectors_mod.EVENT_READ | selectors_mod.EVENT_WRITE, Data())
+        except (KeyError, RuntimeError):
+            pass  # the key went away under modify(): how it reports that differs
+        _check_consistent(selectors_mod, sel)
+        g = File(pipes[1][0], lambda: sel.unregister(pipes[41][0]))
+        sel.register(g, selectors_mod.EVENT_READ)
+        sel.unregister(g)
+        _check_consistent(selectors_mod, sel)
+    finally:
+        sel.close()
+        _close_pipes(pipes)
+
+
+def test_map_iterates_the_fd_objects_given(selectors_mod, sel, pair):
+    class FD(int):
+        pass
+
+    fd = FD(pair[0].fileno())
+    sel.register(fd, selectors_mod.EVENT_READ)
+    (it,) = list(sel.get_map())
+    assert type(it) is FD
+    assert type(sel.get_key(fd).fd) is FD
+    with pytest.raises(RuntimeError):
+        for _ in sel.get_map():
+            sel.register(pair[1], selectors_mod.EVENT_READ)
