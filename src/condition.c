@@ -169,7 +169,7 @@ static int cond_wait_generic(ConditionObject *self, cc_deadline deadline)
     PyObject *saved = release_save ? PyObject_CallNoArgs(release_save) : PyObject_CallNoArgs(release);
     if (!saved) {
         /* Still holding the lock (as far as we know): withdraw. */
-        cc_waitlist_unlink(&self->waiters, &w);
+        cc_waiter_cancel(&w);
         pass_notification_on(self, &w);
         goto done;
     }
@@ -500,7 +500,7 @@ static PyObject *cond_at_fork_reinit(ConditionObject *self, PyObject *Py_UNUSED(
     PyObject *r = PyObject_CallMethod(lock, "_at_fork_reinit", NULL);
     Py_DECREF(lock);
     if (r)
-        cc_waitlist_init(&self->waiters);
+        cc_waitlist_reset(&self->waiters);
     return r;
 }
 
@@ -509,8 +509,8 @@ static PyObject *cond_at_fork_reinit(ConditionObject *self, PyObject *Py_UNUSED(
 static PyObject *cond_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 {
     ConditionObject *self = (ConditionObject *)type->tp_alloc(type, 0);
-    if (self)
-        cc_waitlist_init(&self->waiters);
+    if (self) /* a notification that reached a thread that will never run goes on */
+        cc_waitlist_init_giveback(&self->waiters, cc_giveback_pass_on);
     return (PyObject *)self;
 }
 

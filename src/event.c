@@ -98,7 +98,7 @@ static PyObject *event_wait(EventObject *self, PyObject *const *args, Py_ssize_t
 
 static PyObject *event_at_fork_reinit(EventObject *self, PyObject *Py_UNUSED(ignored))
 {
-    cc_waitlist_init(&self->waiters);
+    cc_waitlist_reset(&self->waiters);
     Py_RETURN_NONE;
 }
 

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <unistd.h>
 #include <stdatomic.h>
 #include <time.h>
 
@@ -12,8 +13,6 @@
 #  include <unistd.h>
 #  define CC_USE_FUTEX 1
 #endif
-
-uint64_t cc_fork_epoch = 0;
 
 /* ---------------------------------------------------------------- time */
 
@@ -213,6 +212,8 @@ struct cc_parker {
 static _Thread_local cc_parker thread_parker;
 
 static cc_parker *parker_self(void) { return &thread_parker; }
+/* The calling thread's parker if it has one, without creating it. */
+static cc_parker *parker_current(void) { return &thread_parker; }
 
 static void parker_post(cc_parker *p)
 {
@@ -297,6 +298,12 @@ static cc_parker *parker_self(void)
     return p;
 }
 
+static cc_parker *parker_current(void)
+{
+    pthread_once(&parker_key_once, parker_key_create);
+    return pthread_getspecific(parker_key);
+}
+
 static void parker_post(cc_parker *p)
 {
     if (!atomic_exchange(&p->posted, 1))
@@ -333,35 +340,133 @@ static int parker_wait(cc_parker *p, cc_deadline deadline)
 
 #endif
 
+/* ------------------------------------------ threads that cannot return */
+
+/* Every waiter between cc_waitlist_append and its return from cc_park (or
+ * cc_waiter_cancel): linked in a list, or woken and not yet back. Guarded by
+ * the GIL; in the forked child by there being one thread. */
+static cc_waiter *registry_head = NULL;
+
+static void registry_add(cc_waiter *w)
+{
+    w->all_prev = NULL;
+    w->all_next = registry_head;
+    if (registry_head)
+        registry_head->all_prev = w;
+    registry_head = w;
+}
+
+static void registry_remove(cc_waiter *w)
+{
+    if (w->all_prev)
+        w->all_prev->all_next = w->all_next;
+    else
+        registry_head = w->all_next;
+    if (w->all_next)
+        w->all_next->all_prev = w->all_prev;
+    w->all_prev = w->all_next = NULL;
+}
+
+static void list_unlink(cc_waitlist *wl, cc_waiter *w);
+
+/* Forget every waiter of a thread other than the caller's: unlink it from
+ * its list, and give back what was handed to one woken but not yet back. Its
+ * node stays valid memory (a copy of the parent's stack in a forked child;
+ * at exit, the dying thread sleeps forever in retake_gil), but its thread
+ * will never look at it again. */
+static void forget_other_threads(cc_parker *me)
+{
+    cc_waiter *w, *next;
+    for (w = registry_head; w; w = next) {
+        next = w->all_next;
+        if (w->parker != me && w->state == CC_WAITING) {
+            list_unlink(w->list, w);
+            registry_remove(w);
+        }
+    }
+    /* Now only woken ones remain of other threads. A giveback may wake the
+     * caller's own waiters, never another thread's: start over after each. */
+    for (;;) {
+        for (w = registry_head; w && w->parker == me; w = w->all_next)
+            ;
+        if (!w)
+            break;
+        registry_remove(w);
+        if (w->state == CC_WOKEN && w->list && w->list->giveback)
+            w->list->giveback(w->list, w);
+    }
+}
+
+static int exit_handled = 0;
+
+static int runtime_finalizing(void)
+{
+#if PY_VERSION_HEX >= 0x030D0000
+    return Py_IsFinalizing();
+#else
+    return _Py_IsFinalizing();
+#endif
+}
+
+/* Once the runtime is finalizing, only the finalizing thread can take the
+ * GIL again: every other thread's waiter is forgotten, at the first waitlist
+ * operation after that (which is the finalizing thread's). */
+static inline void check_exit(void)
+{
+    if (!exit_handled && runtime_finalizing()) {
+        exit_handled = 1;
+        forget_other_threads(parker_current());
+    }
+}
+
+/* A thread that dies in its GIL re-acquire (the runtime is finalizing: it
+ * unwinds from PyThread_exit_thread) stops here instead, for good, so that
+ * its waiter node, on the stack below, stays valid for whoever still reads
+ * it; 3.14 makes such threads hang the same way. The process exits around it. */
+static void never_return(void *arg)
+{
+    (void)arg;
+    for (;;)
+        pause();
+}
+
+static void retake_gil(PyThreadState *save)
+{
+    pthread_cleanup_push(never_return, NULL);
+    PyEval_RestoreThread(save);
+    pthread_cleanup_pop(0);
+}
+
 /* ----------------------------------------------------------- waitlists */
 
-void cc_waitlist_init(cc_waitlist *wl)
+void cc_waitlist_init(cc_waitlist *wl) { cc_waitlist_init_giveback(wl, NULL); }
+
+void cc_waitlist_init_giveback(cc_waitlist *wl, cc_giveback_fn giveback)
 {
     wl->head = wl->tail = NULL;
     wl->count = 0;
-    wl->epoch = cc_fork_epoch;
+    wl->giveback = giveback;
 }
 
-/* After fork() the nodes belong to threads the child does not have. */
-static inline void waitlist_refresh(cc_waitlist *wl)
+void cc_giveback_pass_on(cc_waitlist *wl, cc_waiter *w)
 {
-    if (wl->epoch != cc_fork_epoch)
-        cc_waitlist_init(wl);
+    (void)w;
+    cc_waitlist_wake(wl, 1);
+}
+
+void cc_waitlist_reset(cc_waitlist *wl)
+{
+    /* A waiter still parked on it keeps sleeping to its deadline, unlinked. */
+    for (cc_waiter *w = wl->head; w; w = w->next)
+        w->state = CC_UNLINKED;
+    wl->head = wl->tail = NULL;
+    wl->count = 0;
 }
 
 Py_ssize_t cc_waitlist_len(cc_waitlist *wl)
 {
-    waitlist_refresh(wl);
+    check_exit();
     return wl->count;
-}
-
-static void link_at_tail(cc_waitlist *wl, cc_waiter *w);
-
-void cc_waitlist_append(cc_waitlist *wl, cc_waiter *w)
-{
-    waitlist_refresh(wl);
-    w->parker = parker_self();
-    link_at_tail(wl, w);
 }
 
 static void link_at_tail(cc_waitlist *wl, cc_waiter *w)
@@ -378,9 +483,18 @@ static void link_at_tail(cc_waitlist *wl, cc_waiter *w)
     wl->count++;
 }
 
-void cc_waitlist_unlink(cc_waitlist *wl, cc_waiter *w)
+void cc_waitlist_append(cc_waitlist *wl, cc_waiter *w)
 {
-    waitlist_refresh(wl);
+    w->parker = parker_self();
+    link_at_tail(wl, w);
+    registry_add(w);
+    /* After linking: what is given back at exit may be handed to this waiter. */
+    check_exit();
+}
+
+/* Unlink; w->list still names the list afterwards (see cc_waiter). */
+static void list_unlink(cc_waitlist *wl, cc_waiter *w)
+{
     if (w->state != CC_WAITING)
         return;
     if (w->prev)
@@ -392,23 +506,28 @@ void cc_waitlist_unlink(cc_waitlist *wl, cc_waiter *w)
     else
         wl->tail = w->prev;
     w->prev = w->next = NULL;
-    w->list = NULL;
     w->state = CC_UNLINKED;
     wl->count--;
 }
 
+void cc_waitlist_unlink(cc_waitlist *wl, cc_waiter *w)
+{
+    check_exit();
+    list_unlink(wl, w);
+}
+
 void cc_waiter_requeue(cc_waiter *w, cc_waitlist *to)
 {
-    waitlist_refresh(to);
+    check_exit();
     link_at_tail(to, w);
 }
 
 cc_waiter *cc_waitlist_pop(cc_waitlist *wl)
 {
-    waitlist_refresh(wl);
+    check_exit();
     cc_waiter *w = wl->head;
     if (w)
-        cc_waitlist_unlink(wl, w);
+        list_unlink(wl, w);
     return w;
 }
 
@@ -433,10 +552,17 @@ Py_ssize_t cc_waitlist_wake_some(cc_waitlist *wl, Py_ssize_t n)
 static void unlink_self(cc_waiter *w)
 {
     if (w->state == CC_WAITING)
-        cc_waitlist_unlink(w->list, w);
+        list_unlink(w->list, w);
 }
 
-int cc_park(cc_waitlist *wl, cc_waiter *w, cc_deadline deadline)
+void cc_waiter_cancel(cc_waiter *w)
+{
+    check_exit();
+    unlink_self(w);
+    registry_remove(w);
+}
+
+static int park_loop(cc_waiter *w, cc_deadline deadline)
 {
     for (;;) {
         /* The waiter's state, changed only under the GIL, is the truth; the
@@ -449,10 +575,9 @@ int cc_park(cc_waitlist *wl, cc_waiter *w, cc_deadline deadline)
             unlink_self(w);
             return CC_PARK_TIMEOUT;
         }
-        int r;
-        Py_BEGIN_ALLOW_THREADS
-        r = parker_wait(w->parker, deadline);
-        Py_END_ALLOW_THREADS
+        PyThreadState *save = PyEval_SaveThread();
+        int r = parker_wait(w->parker, deadline);
+        retake_gil(save);
         if (r == EINTR && w->state != CC_WOKEN && PyErr_CheckSignals() < 0) {
             /* A handler raised (Ctrl-C). It may have woken us meanwhile: the
              * caller sees CC_WOKEN in w->state and gives the handoff back. */
@@ -465,9 +590,20 @@ int cc_park(cc_waitlist *wl, cc_waiter *w, cc_deadline deadline)
     }
 }
 
+int cc_park(cc_waitlist *wl, cc_waiter *w, cc_deadline deadline)
+{
+    (void)wl;
+    int r = park_loop(w, deadline);
+    check_exit();
+    registry_remove(w);
+    return r;
+}
+
 /* ---------------------------------------------------------------- fork */
 
-static void after_fork_child(void) { cc_fork_epoch++; }
+/* The child has only the forking thread: forget every other thread's waiter
+ * now, before a new thread can reuse the stack memory it lives in. */
+static void after_fork_child(void) { forget_other_threads(parker_current()); }
 
 int cc_park_exec(PyObject *module)
 {

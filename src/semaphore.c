@@ -52,13 +52,19 @@ static int sem_count(PyObject *obj, const char *op, Py_ssize_t *out)
     return *out == -1 && PyErr_Occurred() ? -1 : 0;
 }
 
+/* The unit was handed to a waiter whose thread will never run again. */
+static void sem_giveback(cc_waitlist *wl, cc_waiter *w)
+{
+    sem_give(CC_CONTAINER_OF(wl, SemaphoreObject, waiters), 1);
+}
+
 static PyObject *sem_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 {
     SemaphoreObject *self = (SemaphoreObject *)type->tp_alloc(type, 0);
     if (self) {
         self->value = 1;
         self->bound = -1;
-        cc_waitlist_init(&self->waiters);
+        cc_waitlist_init_giveback(&self->waiters, sem_giveback);
     }
     return (PyObject *)self;
 }
