@@ -373,18 +373,30 @@ static PyObject *cond_notify(ConditionObject *self, PyObject *const *args, Py_ss
     Py_RETURN_NONE;
 }
 
+static void cond_dealloc(ConditionObject *self);
+
 static PyObject *cond_notify_all(ConditionObject *self, PyObject *Py_UNUSED(ignored))
 {
+    /* The stdlib's notify_all is self.notify(len(self._waiters)): a Python
+     * subclass (its instances have subtype_dealloc) may override notify. */
+    if (Py_TYPE(self)->tp_dealloc != (destructor)cond_dealloc)
+        return PyObject_CallMethod((PyObject *)self, "notify", "n", cc_waitlist_len(&self->waiters));
     if (cond_check_owned_for_notify(self) < 0)
         return NULL;
     cond_notify_n(self, -1);
     Py_RETURN_NONE;
 }
 
+/* 3.9's notifyAll is `notifyAll = notify_all`; since 3.10 it warns, then
+ * calls self.notify_all() (which a subclass may override). */
 static PyObject *cond_notifyAll(ConditionObject *self, PyObject *Py_UNUSED(ignored))
 {
+#if PY_VERSION_HEX >= 0x030A0000
     if (PyErr_WarnEx(PyExc_DeprecationWarning, "notifyAll() is deprecated, use notify_all() instead", 1) < 0)
         return NULL;
+    if (Py_TYPE(self)->tp_dealloc != (destructor)cond_dealloc)
+        return PyObject_CallMethod((PyObject *)self, "notify_all", NULL);
+#endif
     return cond_notify_all(self, NULL);
 }
 

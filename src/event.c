@@ -50,10 +50,18 @@ static PyObject *event_is_set(EventObject *self, PyObject *Py_UNUSED(ignored))
     return PyBool_FromLong(self->flag);
 }
 
+static void event_dealloc(EventObject *self);
+
+/* 3.9's isSet is `isSet = is_set`; since 3.10 it warns, then calls
+ * self.is_set() (which a subclass may override). */
 static PyObject *event_isSet(EventObject *self, PyObject *Py_UNUSED(ignored))
 {
+#if PY_VERSION_HEX >= 0x030A0000
     if (PyErr_WarnEx(PyExc_DeprecationWarning, "isSet() is deprecated, use is_set() instead", 1) < 0)
         return NULL;
+    if (Py_TYPE(self)->tp_dealloc != (destructor)event_dealloc)
+        return PyObject_CallMethod((PyObject *)self, "is_set", NULL);
+#endif
     return event_is_set(self, NULL);
 }
 

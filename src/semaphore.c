@@ -207,8 +207,15 @@ static PyObject *sem_release(SemaphoreObject *self, PyObject *const *args, Py_ss
     Py_RETURN_NONE;
 }
 
+static void sem_dealloc(SemaphoreObject *self);
+
 static PyObject *sem_exit(SemaphoreObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
+    /* The stdlib's __exit__ calls self.release(): a Python subclass (its
+     * instances have subtype_dealloc) may override it. (__enter__ is the
+     * stdlib's `__enter__ = acquire`, Semaphore.acquire itself.) */
+    if (Py_TYPE(self)->tp_dealloc != (destructor)sem_dealloc)
+        return PyObject_CallMethod((PyObject *)self, "release", NULL);
     if (sem_release_n(self, 1) < 0)
         return NULL;
     Py_RETURN_NONE;

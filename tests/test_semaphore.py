@@ -252,3 +252,36 @@ def test_repeat_does_not_leak(threading_mod):
         threading_mod.Semaphore(3)
 
     assert_no_memory_growth(cycle, repeat=20000, limit=200_000)
+
+
+@pytest.mark.parametrize("cls_name", ["Semaphore", "BoundedSemaphore"])
+def test_with_block_calls_overridden_release_not_acquire(threading_mod, cls_name):
+    """The stdlib's __exit__ calls self.release(); its __enter__ is
+    `__enter__ = acquire`, the class's own acquire, whatever a subclass does."""
+    calls = []
+    base = getattr(threading_mod, cls_name)
+
+    class Tracked(base):
+        def acquire(self, *args, **kwargs):
+            calls.append("acquire")
+            return super().acquire(*args, **kwargs)
+
+        def release(self, *args, **kwargs):
+            calls.append("release")
+            return super().release(*args, **kwargs)
+
+    sem = Tracked(1)
+    with sem:
+        assert sem._value == 0
+    assert calls == ["release"]
+    assert sem._value == 1
+
+    class Refusing(base):
+        def release(self, n=1):
+            raise KeyError("release overridden")
+
+    sem = Refusing(1)
+    with pytest.raises(KeyError):
+        with sem:
+            pass
+    assert sem._value == 0
