@@ -135,20 +135,24 @@ double cc_seconds_left(cc_deadline deadline);
  * each convention below decides what it means. */
 int cc_seconds_from_object(PyObject *obj, double *seconds);
 
-/* The conventions of the stdlib's blocking calls, each converting to a deadline:
+/* The conventions of the stdlib's blocking calls, each converting to a deadline
+ * with the stdlib's exceptions, in the stdlib's order, per Python version:
  *
- * cc_lock_timeout: Lock.acquire(blocking, timeout=-1): -1 waits forever, other
- *   negatives are ValueError, a timeout with blocking=False is ValueError,
- *   more than TIMEOUT_MAX is OverflowError, NaN is ValueError.
- * cc_cond_timeout: Condition.wait(timeout=None) and everything built on it
- *   (Event.wait, Semaphore.acquire, Barrier.wait...): None waits forever,
- *   <= 0 or NaN polls, more than TIMEOUT_MAX is OverflowError.
- * cc_queue_timeout: Queue.get/put(block, timeout=None): None waits forever,
- *   negative is ValueError "'timeout' must be a non-negative number",
- *   block=False ignores the timeout. NaN is ValueError (the stdlib spins forever).
+ * cc_lock_timeout: the C Lock.acquire(blocking, timeout=-1) (_PyTime
+ *   conversion: int, __index__ or float; -1 waits forever, other negatives
+ *   are ValueError, a timeout with blocking=False is ValueError, more than
+ *   TIMEOUT_MAX is OverflowError, NaN is ValueError).
+ * cc_cond_timeout: Condition.wait(timeout=None) and Event.wait: None waits
+ *   forever, `timeout > 0` false (NaN too) polls, else the Lock's conversion.
+ * cc_endtime_timeout: Semaphore.acquire, Condition.wait_for, Barrier.wait:
+ *   `_time() + timeout` first, NaN waits until woken, then as cc_cond_timeout.
+ * cc_queue_timeout: the C SimpleQueue.get(block, timeout=None): None waits
+ *   forever, negative is ValueError "'timeout' must be a non-negative number",
+ *   block=False ignores the timeout, else the _PyTime conversion.
  */
 int cc_lock_timeout(PyObject *blocking, PyObject *timeout, cc_deadline *deadline);
 int cc_cond_timeout(PyObject *timeout, cc_deadline *deadline);
+int cc_endtime_timeout(PyObject *timeout, cc_deadline *deadline);
 int cc_queue_timeout(int block, PyObject *timeout, cc_deadline *deadline);
 
 /* ------------------------------------------------------------------------

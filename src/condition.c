@@ -78,14 +78,7 @@ static int cond_is_owned(ConditionObject *self)
 }
 
 /* The stdlib compares timeout > 0 and hands it to Lock.acquire: NaN polls. */
-static int wait_deadline(PyObject *timeout, cc_deadline *deadline)
-{
-    if (timeout && PyFloat_Check(timeout) && isnan(PyFloat_AS_DOUBLE(timeout))) {
-        *deadline = 0;
-        return 0;
-    }
-    return cc_cond_timeout(timeout, deadline);
-}
+static int wait_deadline(PyObject *timeout, cc_deadline *deadline) { return cc_cond_timeout(timeout, deadline); }
 
 /* Make `exc` (a fetched exception) the context of the one now set. */
 static void chain_exception(PyObject *type, PyObject *value, PyObject *tb)
@@ -272,7 +265,7 @@ static PyObject *cond_wait_for(ConditionObject *self, PyObject *const *args, Py_
             /* Like the stdlib: the first wait gets the whole timeout; after
              * that, give up once the time is out (returning the falsy result). */
             if (first) {
-                if (wait_deadline(timeout, &deadline) < 0) {
+                if (cc_endtime_timeout(timeout, &deadline) < 0) {
                     Py_DECREF(result);
                     return NULL;
                 }

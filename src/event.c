@@ -88,6 +88,8 @@ static PyObject *event_wait(EventObject *self, PyObject *const *args, Py_ssize_t
     if (cc_parse_args("wait", args, nargs, kwnames, kwlist, 1, 0, &timeout) < 0 ||
         cc_cond_timeout(timeout, &deadline) < 0)
         return NULL;
+    if (self->flag)  /* the conversion may have run Python code that set it */
+        Py_RETURN_TRUE;
     if (deadline == 0)
         Py_RETURN_FALSE;
     cc_waiter w;
@@ -108,6 +110,33 @@ static PyObject *event_at_fork_reinit(EventObject *self, PyObject *Py_UNUSED(ign
 {
     cc_waitlist_reset(&self->waiters);
     Py_RETURN_NONE;
+}
+
+/* copy.copy(): the stdlib's Event is copied as a plain object (a new one,
+ * __init__ not called, the __dict__ copied: the flag with it). A Python
+ * subclass's instance attributes are copied the same way. */
+static PyObject *event_copy(EventObject *self, PyObject *Py_UNUSED(ignored))
+{
+    PyTypeObject *tp = Py_TYPE(self);
+    PyObject *args = PyTuple_New(0);
+    if (!args)
+        return NULL;
+    EventObject *copy = (EventObject *)tp->tp_new(tp, args, NULL);
+    Py_DECREF(args);
+    if (!copy)
+        return NULL;
+    copy->flag = self->flag;
+    PyObject **dictptr = _PyObject_GetDictPtr((PyObject *)self);
+    if (dictptr && *dictptr && PyDict_GET_SIZE(*dictptr)) {
+        PyObject *dict = PyObject_GenericGetDict((PyObject *)copy, NULL);
+        int r = dict ? PyDict_Update(dict, *dictptr) : -1;
+        Py_XDECREF(dict);
+        if (r < 0) {
+            Py_DECREF(copy);
+            return NULL;
+        }
+    }
+    return (PyObject *)copy;
 }
 
 static PyObject *event_repr(EventObject *self)
@@ -137,6 +166,7 @@ static PyMethodDef event_methods[] = {
     {"wait", (PyCFunction)(void (*)(void))event_wait, METH_FASTCALL | METH_KEYWORDS,
      "wait(timeout=None) -> bool: block until the flag is set or the timeout passes."},
     {"_at_fork_reinit", (PyCFunction)event_at_fork_reinit, METH_NOARGS, NULL},
+    {"__copy__", (PyCFunction)event_copy, METH_NOARGS, NULL},
     {NULL, NULL},
 };
 

@@ -2,6 +2,7 @@
 #include "cconc.h"
 
 #include <errno.h>
+#include <math.h>
 #include <pthread.h>
 #include <unistd.h>
 #include <stdatomic.h>
@@ -90,93 +91,185 @@ int cc_seconds_from_object(PyObject *obj, double *seconds)
     return 0;
 }
 
-static int timeout_is_nan(double seconds)
+/* The stdlib's _PyTime_FromSecondsObject: an int (or an object with
+ * __index__; on 3.9 also __int__, with its DeprecationWarning, as
+ * PyLong_AsLongLong does there) or a float, as nanoseconds, rounded away from
+ * zero (the stdlib's _PyTime_ROUND_TIMEOUT) or up (_PyTime_ROUND_CEILING).
+ * NaN is ValueError; out of the int64 nanosecond range, OverflowError. */
+static int ns_from_seconds_object(PyObject *obj, int ceiling, int64_t *ns)
 {
-    if (seconds != seconds) {
-        PyErr_SetString(PyExc_ValueError, "Invalid value NaN (not a number)");
-        return 1;
+    if (PyFloat_Check(obj)) {
+        double d = PyFloat_AS_DOUBLE(obj);
+        if (d != d) {
+            PyErr_SetString(PyExc_ValueError, "Invalid value NaN (not a number)");
+            return -1;
+        }
+        d *= 1e9;
+        d = (ceiling || d >= 0) ? ceil(d) : floor(d);
+        if (!(d >= -9223372036854775808.0 && d < 9223372036854775808.0)) {
+            PyErr_SetString(PyExc_OverflowError, "timestamp too large to convert to C _PyTime_t");
+            return -1;
+        }
+        *ns = (int64_t)d;
+        return 0;
     }
+    long long sec = PyLong_AsLongLong(obj);
+    if (sec == -1 && PyErr_Occurred()) {
+        if (PyErr_ExceptionMatches(PyExc_OverflowError)) {
+            PyErr_Clear();
+            PyErr_SetString(PyExc_OverflowError, "timestamp too large to convert to C _PyTime_t");
+        }
+        return -1;
+    }
+    if (sec > INT64_MAX / 1000000000 || sec < INT64_MIN / 1000000000) {
+        PyErr_SetString(PyExc_OverflowError, "timestamp too large to convert to C _PyTime_t");
+        return -1;
+    }
+    *ns = (int64_t)sec * 1000000000;
     return 0;
 }
 
-static int timeout_too_large(double seconds)
+/* The stdlib's `_PyTime_AsMicroseconds(ns, round) > PY_TIMEOUT_MAX` test. */
+static int timeout_too_large_ns(int64_t ns, int ceiling)
 {
-    if (seconds > CC_TIMEOUT_MAX) {
+    int64_t us = ns / 1000;
+    if (ns % 1000 != 0 && (ceiling ? ns > 0 : 1))
+        us += ns > 0 ? 1 : -1;
+    if (us > (int64_t)PY_TIMEOUT_MAX) {
         PyErr_SetString(PyExc_OverflowError, "timeout value is too large");
         return 1;
     }
     return 0;
 }
 
+static cc_deadline deadline_after_ns(int64_t ns)
+{
+    int64_t now = cc_monotonic_ns();
+    if (ns <= 0)
+        return now;
+    return ns >= CC_FOREVER - now ? CC_FOREVER : now + ns;
+}
+
+#define LOCK_TIMEOUT_UNSET (-1000000000LL) /* timeout=-1, in nanoseconds */
+
 int cc_lock_timeout(PyObject *blocking_obj, PyObject *timeout_obj, cc_deadline *deadline)
 {
     int blocking = 1;
-    double timeout = -1;
+    int64_t ns = LOCK_TIMEOUT_UNSET;
     if (blocking_obj) {
 #if PY_VERSION_HEX >= 0x030C0000
-        /* Since 3.12 the stdlib takes any object's truth value. */
+        /* Since 3.12 the stdlib takes any object's truth value ("p"). */
         if ((blocking = PyObject_IsTrue(blocking_obj)) < 0)
             return -1;
 #else
-        /* Before 3.12 the stdlib parses `blocking` as an int. */
-        if (PyBool_Check(blocking_obj))
-            blocking = blocking_obj == Py_True;
-        else {
-            long b = PyLong_AsLong(blocking_obj);
-            if (b == -1 && PyErr_Occurred()) {
-                if (PyErr_ExceptionMatches(PyExc_TypeError)) {
-                    PyErr_Clear();
-                    PyErr_Format(PyExc_TypeError, "'%.200s' object cannot be interpreted as an integer",
-                                 Py_TYPE(blocking_obj)->tp_name);
-                }
-                return -1;
-            }
-            blocking = b != 0;
-        }
+        /* Before, a C int ("i"): its TypeErrors and OverflowErrors. */
+        if (!PyArg_Parse(blocking_obj, "i:acquire", &blocking))
+            return -1;
 #endif
     }
-    if (timeout_obj && (cc_seconds_from_object(timeout_obj, &timeout) < 0 || timeout_is_nan(timeout)))
+    /* The stdlib converts the timeout before looking at anything else. */
+    if (timeout_obj && ns_from_seconds_object(timeout_obj, 0, &ns) < 0)
         return -1;
-    if (!blocking && timeout != -1) {
+    if (!blocking && ns != LOCK_TIMEOUT_UNSET) {
         PyErr_SetString(PyExc_ValueError, "can't specify a timeout for a non-blocking call");
         return -1;
     }
-    if (timeout < 0 && timeout != -1) {
+    if (ns < 0 && ns != LOCK_TIMEOUT_UNSET) {
+#if PY_VERSION_HEX >= 0x030D0000
+        PyErr_SetString(PyExc_ValueError, "timeout value must be a non-negative number");
+#else
         PyErr_SetString(PyExc_ValueError, "timeout value must be positive");
+#endif
         return -1;
     }
     if (!blocking) {
         *deadline = 0;  /* in the past: try once */
         return 0;
     }
-    if (timeout == -1) {
+    if (ns == LOCK_TIMEOUT_UNSET) {
         *deadline = CC_FOREVER;
         return 0;
     }
-    if (timeout_too_large(timeout))
+    if (timeout_too_large_ns(ns, 0))
         return -1;
-    *deadline = cc_deadline_after(timeout);
+    *deadline = deadline_after_ns(ns);
     return 0;
 }
 
+/* The stdlib's Condition.wait: `if timeout > 0: waiter.acquire(True, timeout)
+ * else: waiter.acquire(False)`. */
 int cc_cond_timeout(PyObject *timeout_obj, cc_deadline *deadline)
 {
-    double timeout;
     if (timeout_obj == NULL || timeout_obj == Py_None) {
         *deadline = CC_FOREVER;
         return 0;
     }
-    if (cc_seconds_from_object(timeout_obj, &timeout) < 0)
+    int positive;
+    if (PyFloat_CheckExact(timeout_obj)) {
+        positive = PyFloat_AS_DOUBLE(timeout_obj) > 0; /* NaN polls */
+    }
+    else {
+        PyObject *zero = PyLong_FromLong(0);
+        if (!zero)
+            return -1;
+        positive = PyObject_RichCompareBool(timeout_obj, zero, Py_GT);
+        Py_DECREF(zero);
+        if (positive < 0)
+            return -1;
+    }
+    if (!positive) {
+        *deadline = 0;
+        return 0;
+    }
+    int64_t ns;
+    if (ns_from_seconds_object(timeout_obj, 0, &ns) < 0 || timeout_too_large_ns(ns, 0))
         return -1;
-    if (timeout_too_large(timeout))
-        return -1;
-    *deadline = timeout > 0 ? cc_deadline_after(timeout) : 0;
+    *deadline = deadline_after_ns(ns);
     return 0;
 }
 
+/* The stdlib's loops that start with `endtime = _time() + timeout` and then
+ * wait on a Condition (Semaphore.acquire, Condition.wait_for, hence
+ * Barrier.wait): that addition's TypeError or OverflowError first; a NaN
+ * end time is never reached, so the stdlib waits (spinning) until woken. */
+int cc_endtime_timeout(PyObject *timeout_obj, cc_deadline *deadline)
+{
+    if (timeout_obj == NULL || timeout_obj == Py_None) {
+        *deadline = CC_FOREVER;
+        return 0;
+    }
+    if (!PyFloat_CheckExact(timeout_obj) && !PyLong_CheckExact(timeout_obj)) {
+        PyObject *now = PyFloat_FromDouble((double)cc_monotonic_ns() / 1e9);
+        if (!now)
+            return -1;
+        PyObject *endtime = PyNumber_Add(now, timeout_obj);
+        Py_DECREF(now);
+        if (!endtime)
+            return -1;
+        int nan = PyFloat_Check(endtime) && isnan(PyFloat_AS_DOUBLE(endtime));
+        Py_DECREF(endtime);
+        if (nan) {
+            *deadline = CC_FOREVER;
+            return 0;
+        }
+    }
+    else if (PyFloat_CheckExact(timeout_obj) && isnan(PyFloat_AS_DOUBLE(timeout_obj))) {
+        *deadline = CC_FOREVER;
+        return 0;
+    }
+    else if (PyLong_CheckExact(timeout_obj)) {
+        /* float + int: an int beyond the float range cannot be added */
+        double d = PyLong_AsDouble(timeout_obj);
+        if (d == -1.0 && PyErr_Occurred())
+            return -1;
+    }
+    return cc_cond_timeout(timeout_obj, deadline);
+}
+
+/* The stdlib's C SimpleQueue.get (and the queue module's C helpers):
+ * _PyTime_FromSecondsObject rounding up, then its own checks. */
 int cc_queue_timeout(int block, PyObject *timeout_obj, cc_deadline *deadline)
 {
-    double timeout;
     if (!block) {
         *deadline = 0;
         return 0;
@@ -185,15 +278,16 @@ int cc_queue_timeout(int block, PyObject *timeout_obj, cc_deadline *deadline)
         *deadline = CC_FOREVER;
         return 0;
     }
-    if (cc_seconds_from_object(timeout_obj, &timeout) < 0 || timeout_is_nan(timeout))
+    int64_t ns;
+    if (ns_from_seconds_object(timeout_obj, 1, &ns) < 0)
         return -1;
-    if (timeout < 0) {
+    if (ns < 0) {
         PyErr_SetString(PyExc_ValueError, "'timeout' must be a non-negative number");
         return -1;
     }
-    if (timeout_too_large(timeout))
+    if (timeout_too_large_ns(ns, 1))
         return -1;
-    *deadline = cc_deadline_after(timeout);
+    *deadline = deadline_after_ns(ns);
     return 0;
 }
 
