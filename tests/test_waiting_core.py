@@ -274,6 +274,8 @@ del holder
 def test_daemon_threads_in_timed_waits_at_exit(threading_mod, kind):
     """Module teardown releases/sets/puts while daemon threads that were in
     timed waits have died: no crash, no hang, nothing handed to a dead thread."""
+    if kind == "simplequeue" and threading_mod.__name__ == "threading" and sys.version_info >= (3, 13):
+        pytest.skip("3.13's own SimpleQueue hands the item to the dead thread (its get then raises Empty)")
     for returncode, out in _run_script(_EXIT_SCRIPT, threading_mod, kind, runs=3):
         assert returncode == 0, out
         assert "poked: True" in out, out
@@ -284,6 +286,9 @@ def child_status(pid):
     _, st = os.waitpid(pid, 0)
     return os.WEXITSTATUS(st) if os.WIFEXITED(st) else 100 + os.WTERMSIG(st)
 
+# No forced GIL switch between the wake-up and the fork: the woken thread
+# cannot run in between (it would take what it was woken for).
+sys.setswitchinterval(100)
 usable = 0
 for _ in range(10):
     if kind == "semaphore":
