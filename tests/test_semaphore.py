@@ -1,6 +1,7 @@
 """threading.Semaphore and BoundedSemaphore, differential: stdlib and cconc."""
 import os
 import signal
+import sys
 import threading as std_threading
 import time
 import warnings
@@ -232,8 +233,11 @@ def test_bad_input(threading_mod, kind):
     sem = cls(5)
     sem.acquire()
     sem.acquire()
-    with pytest.raises(TypeError):
-        sem.release(1.5)  # (the stdlib has added 1.5 to its value by then)
+    if threading_mod is not std_threading or sys.version_info < (3, 12):
+        # cconc counts in ints; the stdlib before 3.12 fails in range(1.5),
+        # having added 1.5 to its value (since 3.12 it keeps the float)
+        with pytest.raises(TypeError):
+            sem.release(1.5)
 
 
 def test_repeat_does_not_leak(threading_mod):
