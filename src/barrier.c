@@ -93,15 +93,8 @@ static int barrier_cond_wait(BarrierObject *self, cc_deadline deadline)
     return relocked;
 }
 
-/* Timeout as Condition.wait takes it: None forever, <= 0 (and NaN) polls. */
-static int barrier_deadline(PyObject *timeout, cc_deadline *deadline)
-{
-    if (timeout && PyFloat_Check(timeout) && isnan(PyFloat_AS_DOUBLE(timeout))) {
-        *deadline = 0;
-        return 0;
-    }
-    return cc_cond_timeout(timeout, deadline);
-}
+/* The stdlib's Barrier._wait is Condition.wait_for(predicate, timeout). */
+static int barrier_deadline(PyObject *timeout, cc_deadline *deadline) { return cc_endtime_timeout(timeout, deadline); }
 
 /* The last thread out of a draining or resetting barrier re-opens it. */
 static void barrier_exit(BarrierObject *self)

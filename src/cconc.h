@@ -145,20 +145,24 @@ double cc_seconds_left(cc_deadline deadline);
  * each convention below decides what it means. */
 int cc_seconds_from_object(PyObject *obj, double *seconds);
 
-/* The conventions of the stdlib's blocking calls, each converting to a deadline:
+/* The conventions of the stdlib's blocking calls, each converting to a deadline
+ * with the stdlib's exceptions, in the stdlib's order, per Python version:
  *
- * cc_lock_timeout: Lock.acquire(blocking, timeout=-1): -1 waits forever, other
- *   negatives are ValueError, a timeout with blocking=False is ValueError,
- *   more than TIMEOUT_MAX is OverflowError, NaN is ValueError.
- * cc_cond_timeout: Condition.wait(timeout=None) and everything built on it
- *   (Event.wait, Semaphore.acquire, Barrier.wait...): None waits forever,
- *   <= 0 or NaN polls, more than TIMEOUT_MAX is OverflowError.
- * cc_queue_timeout: Queue.get/put(block, timeout=None): None waits forever,
- *   negative is ValueError "'timeout' must be a non-negative number",
- *   block=False ignores the timeout. NaN is ValueError (the stdlib spins forever).
+ * cc_lock_timeout: the C Lock.acquire(blocking, timeout=-1) (_PyTime
+ *   conversion: int, __index__ or float; -1 waits forever, other negatives
+ *   are ValueError, a timeout with blocking=False is ValueError, more than
+ *   TIMEOUT_MAX is OverflowError, NaN is ValueError).
+ * cc_cond_timeout: Condition.wait(timeout=None) and Event.wait: None waits
+ *   forever, `timeout > 0` false (NaN too) polls, else the Lock's conversion.
+ * cc_endtime_timeout: Semaphore.acquire, Condition.wait_for, Barrier.wait:
+ *   `_time() + timeout` first, NaN waits until woken, then as cc_cond_timeout.
+ * cc_queue_timeout: the C SimpleQueue.get(block, timeout=None): None waits
+ *   forever, negative is ValueError "'timeout' must be a non-negative number",
+ *   block=False ignores the timeout, else the _PyTime conversion.
  */
 int cc_lock_timeout(PyObject *blocking, PyObject *timeout, cc_deadline *deadline);
 int cc_cond_timeout(PyObject *timeout, cc_deadline *deadline);
+int cc_endtime_timeout(PyObject *timeout, cc_deadline *deadline);
 int cc_queue_timeout(int block, PyObject *timeout, cc_deadline *deadline);
 
 /* ------------------------------------------------------------------------
@@ -171,12 +175,23 @@ int cc_queue_timeout(int block, PyObject *timeout, cc_deadline *deadline);
  * passes, or a signal handler raises.
  *
  * A waker, holding the GIL, unlinks a waiter (cc_waitlist_pop), may hand it
- * something through `handoff`, then calls cc_waiter_wake(). Every waitlist
- * operation happens with the GIL held; the waiter node stays valid while the
- * GIL is held because its thread cannot return from cc_park without it.
+ * something (the lock, a unit...), then calls cc_waiter_wake(). Every
+ * waitlist operation happens with the GIL held.
  *
- * After fork() the lists may name threads that do not exist in the child:
- * every operation first drops a list made stale by a fork (fork epoch).
+ * Threads that cannot come back. At interpreter exit a daemon thread dies
+ * inside its GIL re-acquire (3.9-3.13); after fork() only the forking thread
+ * exists. So:
+ * - every waiter, from cc_waitlist_append until its thread has it back from
+ *   cc_park (or cc_waiter_cancel), is also in one core-wide registry;
+ * - a thread that dies re-taking the GIL in cc_park never leaves it: it
+ *   sleeps forever (as 3.14 does), so its node stays valid memory;
+ * - in the child after fork, and at the first waitlist operation once the
+ *   runtime is finalizing (only the finalizing thread can then hold the GIL),
+ *   the core unlinks every waiter of another thread from its list and gives
+ *   back to the object whatever was handed to a woken one that never ran:
+ *   through the giveback function of the list it was woken from
+ *   (cc_waitlist_init_giveback); lists without one only wake, and a lost
+ *   wake-up of a thread that no longer runs costs nothing.
  * ---------------------------------------------------------------------- */
 typedef struct cc_parker cc_parker;
 
@@ -186,26 +201,48 @@ typedef struct cc_waitlist cc_waitlist;
 
 typedef struct cc_waiter {
     struct cc_waiter *prev, *next;
-    cc_waitlist *list;  /* the list it is linked in, while CC_WAITING */
+    /* The list it is linked in while CC_WAITING; once woken, the list it was
+     * woken from (whose giveback returns what it was handed). */
+    cc_waitlist *list;
     cc_parker *parker;
     int state;
     /* Free for the primitive: what the waker hands over (an item, a count...). */
     void *handoff;
     Py_ssize_t handoff_n;
+    struct cc_waiter *all_prev, *all_next; /* the core-wide registry */
 } cc_waiter;
+
+/* Returns to the object what was handed to `w`, woken from `wl`, whose
+ * thread will never run again. Called with the GIL held (or in the forked
+ * child); may pop and wake other waiters. */
+typedef void (*cc_giveback_fn)(cc_waitlist *wl, cc_waiter *w);
 
 struct cc_waitlist {
     cc_waiter *head, *tail;
     Py_ssize_t count;
-    uint64_t epoch;
+    cc_giveback_fn giveback; /* NULL: a wake-up hands nothing over */
 };
 
+/* An empty list whose wake-ups hand nothing over (the woken re-check). */
 void cc_waitlist_init(cc_waitlist *wl);
+/* An empty list whose wakers hand something over (see cc_giveback_fn). */
+void cc_waitlist_init_giveback(cc_waitlist *wl, cc_giveback_fn giveback);
+/* A giveback for lists whose woken waiter takes something it finds itself
+ * (an item, a slot): the wake-up goes on to the next waiter of the list. */
+void cc_giveback_pass_on(cc_waitlist *wl, cc_waiter *w);
+/* The object a waitlist member belongs to, for a giveback. */
+#define CC_CONTAINER_OF(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
+/* Empty a list again (_at_fork_reinit): its waiters are forgotten. */
+void cc_waitlist_reset(cc_waitlist *wl);
 Py_ssize_t cc_waitlist_len(cc_waitlist *wl);
-/* Prepare a waiter for the calling thread and link it at the tail (FIFO). */
+/* Prepare a waiter for the calling thread and link it at the tail (FIFO).
+ * It must then be given to cc_park (or withdrawn with cc_waiter_cancel). */
 void cc_waitlist_append(cc_waitlist *wl, cc_waiter *w);
 /* Unlink a linked waiter (no-op if it is not linked). */
 void cc_waitlist_unlink(cc_waitlist *wl, cc_waiter *w);
+/* The waiting thread withdraws its waiter without parking: unlinked if it is
+ * still linked, and forgotten by the core. w->state tells whether it was woken. */
+void cc_waiter_cancel(cc_waiter *w);
 /* Unlink and return the oldest waiter, or NULL. */
 cc_waiter *cc_waitlist_pop(cc_waitlist *wl);
 /* Link an unlinked (popped) waiter at the tail of another list without waking
@@ -216,8 +253,7 @@ void cc_waiter_requeue(cc_waiter *w, cc_waitlist *to);
 void cc_waiter_wake(cc_waiter *w);
 Py_ssize_t cc_waitlist_wake_some(cc_waitlist *wl, Py_ssize_t n);
 /* Pop and wake up to n waiters (n < 0: all); returns how many were woken.
- * Inline, so that the common case, nobody waiting, costs one test. (After a
- * fork a stale list may count waiters: the out-of-line part drops them.) */
+ * Inline, so that the common case, nobody waiting, costs one test. */
 static inline Py_ssize_t cc_waitlist_wake(cc_waitlist *wl, Py_ssize_t n)
 {
     return wl->count && n ? cc_waitlist_wake_some(wl, n) : 0;
@@ -237,8 +273,6 @@ static inline Py_ssize_t cc_waitlist_wake(cc_waitlist *wl, Py_ssize_t n)
  */
 int cc_park(cc_waitlist *wl, cc_waiter *w, cc_deadline deadline);
 
-/* Incremented in the child after every fork(). */
-extern uint64_t cc_fork_epoch;
 int cc_park_exec(PyObject *module);
 
 /* ------------------------------------------------------------------------

@@ -78,14 +78,7 @@ static int cond_is_owned(ConditionObject *self)
 }
 
 /* The stdlib compares timeout > 0 and hands it to Lock.acquire: NaN polls. */
-static int wait_deadline(PyObject *timeout, cc_deadline *deadline)
-{
-    if (timeout && PyFloat_Check(timeout) && isnan(PyFloat_AS_DOUBLE(timeout))) {
-        *deadline = 0;
-        return 0;
-    }
-    return cc_cond_timeout(timeout, deadline);
-}
+static int wait_deadline(PyObject *timeout, cc_deadline *deadline) { return cc_cond_timeout(timeout, deadline); }
 
 /* Make `exc` (a fetched exception) the context of the one now set. */
 static void chain_exception(PyObject *type, PyObject *value, PyObject *tb)
@@ -169,7 +162,7 @@ static int cond_wait_generic(ConditionObject *self, cc_deadline deadline)
     PyObject *saved = release_save ? PyObject_CallNoArgs(release_save) : PyObject_CallNoArgs(release);
     if (!saved) {
         /* Still holding the lock (as far as we know): withdraw. */
-        cc_waitlist_unlink(&self->waiters, &w);
+        cc_waiter_cancel(&w);
         pass_notification_on(self, &w);
         goto done;
     }
@@ -272,7 +265,7 @@ static PyObject *cond_wait_for(ConditionObject *self, PyObject *const *args, Py_
             /* Like the stdlib: the first wait gets the whole timeout; after
              * that, give up once the time is out (returning the falsy result). */
             if (first) {
-                if (wait_deadline(timeout, &deadline) < 0) {
+                if (cc_endtime_timeout(timeout, &deadline) < 0) {
                     Py_DECREF(result);
                     return NULL;
                 }
@@ -373,18 +366,30 @@ static PyObject *cond_notify(ConditionObject *self, PyObject *const *args, Py_ss
     Py_RETURN_NONE;
 }
 
+static void cond_dealloc(ConditionObject *self);
+
 static PyObject *cond_notify_all(ConditionObject *self, PyObject *Py_UNUSED(ignored))
 {
+    /* The stdlib's notify_all is self.notify(len(self._waiters)): a Python
+     * subclass (its instances have subtype_dealloc) may override notify. */
+    if (Py_TYPE(self)->tp_dealloc != (destructor)cond_dealloc)
+        return PyObject_CallMethod((PyObject *)self, "notify", "n", cc_waitlist_len(&self->waiters));
     if (cond_check_owned_for_notify(self) < 0)
         return NULL;
     cond_notify_n(self, -1);
     Py_RETURN_NONE;
 }
 
+/* 3.9's notifyAll is `notifyAll = notify_all`; since 3.10 it warns, then
+ * calls self.notify_all() (which a subclass may override). */
 static PyObject *cond_notifyAll(ConditionObject *self, PyObject *Py_UNUSED(ignored))
 {
+#if PY_VERSION_HEX >= 0x030A0000
     if (PyErr_WarnEx(PyExc_DeprecationWarning, "notifyAll() is deprecated, use notify_all() instead", 1) < 0)
         return NULL;
+    if (Py_TYPE(self)->tp_dealloc != (destructor)cond_dealloc)
+        return PyObject_CallMethod((PyObject *)self, "notify_all", NULL);
+#endif
     return cond_notify_all(self, NULL);
 }
 
@@ -500,7 +505,7 @@ static PyObject *cond_at_fork_reinit(ConditionObject *self, PyObject *Py_UNUSED(
     PyObject *r = PyObject_CallMethod(lock, "_at_fork_reinit", NULL);
     Py_DECREF(lock);
     if (r)
-        cc_waitlist_init(&self->waiters);
+        cc_waitlist_reset(&self->waiters);
     return r;
 }
 
@@ -509,8 +514,8 @@ static PyObject *cond_at_fork_reinit(ConditionObject *self, PyObject *Py_UNUSED(
 static PyObject *cond_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 {
     ConditionObject *self = (ConditionObject *)type->tp_alloc(type, 0);
-    if (self)
-        cc_waitlist_init(&self->waiters);
+    if (self) /* a notification that reached a thread that will never run goes on */
+        cc_waitlist_init_giveback(&self->waiters, cc_giveback_pass_on);
     return (PyObject *)self;
 }
 

@@ -50,10 +50,18 @@ static PyObject *event_is_set(EventObject *self, PyObject *Py_UNUSED(ignored))
     return PyBool_FromLong(self->flag);
 }
 
+static void event_dealloc(EventObject *self);
+
+/* 3.9's isSet is `isSet = is_set`; since 3.10 it warns, then calls
+ * self.is_set() (which a subclass may override). */
 static PyObject *event_isSet(EventObject *self, PyObject *Py_UNUSED(ignored))
 {
+#if PY_VERSION_HEX >= 0x030A0000
     if (PyErr_WarnEx(PyExc_DeprecationWarning, "isSet() is deprecated, use is_set() instead", 1) < 0)
         return NULL;
+    if (Py_TYPE(self)->tp_dealloc != (destructor)event_dealloc)
+        return PyObject_CallMethod((PyObject *)self, "is_set", NULL);
+#endif
     return event_is_set(self, NULL);
 }
 
@@ -80,6 +88,8 @@ static PyObject *event_wait(EventObject *self, PyObject *const *args, Py_ssize_t
     if (cc_parse_args("wait", args, nargs, kwnames, kwlist, 1, 0, &timeout) < 0 ||
         cc_cond_timeout(timeout, &deadline) < 0)
         return NULL;
+    if (self->flag)  /* the conversion may have run Python code that set it */
+        Py_RETURN_TRUE;
     if (deadline == 0)
         Py_RETURN_FALSE;
     cc_waiter w;
@@ -98,8 +108,35 @@ static PyObject *event_wait(EventObject *self, PyObject *const *args, Py_ssize_t
 
 static PyObject *event_at_fork_reinit(EventObject *self, PyObject *Py_UNUSED(ignored))
 {
-    cc_waitlist_init(&self->waiters);
+    cc_waitlist_reset(&self->waiters);
     Py_RETURN_NONE;
+}
+
+/* copy.copy(): the stdlib's Event is copied as a plain object (a new one,
+ * __init__ not called, the __dict__ copied: the flag with it). A Python
+ * subclass's instance attributes are copied the same way. */
+static PyObject *event_copy(EventObject *self, PyObject *Py_UNUSED(ignored))
+{
+    PyTypeObject *tp = Py_TYPE(self);
+    PyObject *args = PyTuple_New(0);
+    if (!args)
+        return NULL;
+    EventObject *copy = (EventObject *)tp->tp_new(tp, args, NULL);
+    Py_DECREF(args);
+    if (!copy)
+        return NULL;
+    copy->flag = self->flag;
+    PyObject **dictptr = _PyObject_GetDictPtr((PyObject *)self);
+    if (dictptr && *dictptr && PyDict_GET_SIZE(*dictptr)) {
+        PyObject *dict = PyObject_GenericGetDict((PyObject *)copy, NULL);
+        int r = dict ? PyDict_Update(dict, *dictptr) : -1;
+        Py_XDECREF(dict);
+        if (r < 0) {
+            Py_DECREF(copy);
+            return NULL;
+        }
+    }
+    return (PyObject *)copy;
 }
 
 static PyObject *event_repr(EventObject *self)
@@ -129,6 +166,7 @@ static PyMethodDef event_methods[] = {
     {"wait", (PyCFunction)(void (*)(void))event_wait, METH_FASTCALL | METH_KEYWORDS,
      "wait(timeout=None) -> bool: block until the flag is set or the timeout passes."},
     {"_at_fork_reinit", (PyCFunction)event_at_fork_reinit, METH_NOARGS, NULL},
+    {"__copy__", (PyCFunction)event_copy, METH_NOARGS, NULL},
     {NULL, NULL},
 };
 

@@ -18,6 +18,14 @@ typedef struct {
     PyObject *weakreflist;
 } LockObject;
 
+static void lock_unlock(LockObject *self);
+
+/* The lock was handed to a waiter whose thread will never run again. */
+static void lock_giveback(cc_waitlist *wl, cc_waiter *w)
+{
+    lock_unlock(CC_CONTAINER_OF(wl, LockObject, waiters));
+}
+
 static PyObject *lock_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 {
     if (PyTuple_GET_SIZE(args) || (kwds && PyDict_GET_SIZE(kwds))) {
@@ -26,7 +34,7 @@ static PyObject *lock_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     }
     LockObject *self = (LockObject *)type->tp_alloc(type, 0);
     if (self)
-        cc_waitlist_init(&self->waiters);
+        cc_waitlist_init_giveback(&self->waiters, lock_giveback);
     return (PyObject *)self;
 }
 
@@ -112,7 +120,7 @@ static PyObject *lock_locked(LockObject *self, PyObject *Py_UNUSED(ignored))
 static PyObject *lock_at_fork_reinit(LockObject *self, PyObject *Py_UNUSED(ignored))
 {
     self->locked = 0;
-    cc_waitlist_init(&self->waiters);
+    cc_waitlist_reset(&self->waiters);
     Py_RETURN_NONE;
 }
 
@@ -168,11 +176,18 @@ typedef struct {
     PyObject *weakreflist;
 } RLockObject;
 
+static void rlock_unlock(RLockObject *self);
+
+static void rlock_giveback(cc_waitlist *wl, cc_waiter *w)
+{
+    rlock_unlock(CC_CONTAINER_OF(wl, RLockObject, waiters));
+}
+
 static PyObject *rlock_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 {
     RLockObject *self = (RLockObject *)type->tp_alloc(type, 0);
     if (self)
-        cc_waitlist_init(&self->waiters);
+        cc_waitlist_init_giveback(&self->waiters, rlock_giveback);
     return (PyObject *)self;
 }
 
@@ -305,7 +320,7 @@ static PyObject *rlock_at_fork_reinit(RLockObject *self, PyObject *Py_UNUSED(ign
 {
     self->owner = 0;
     self->count = 0;
-    cc_waitlist_init(&self->waiters);
+    cc_waitlist_reset(&self->waiters);
     Py_RETURN_NONE;
 }
 

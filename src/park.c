@@ -2,7 +2,9 @@
 #include "cconc.h"
 
 #include <errno.h>
+#include <math.h>
 #include <pthread.h>
+#include <unistd.h>
 #include <stdatomic.h>
 #include <time.h>
 
@@ -12,8 +14,6 @@
 #  include <unistd.h>
 #  define CC_USE_FUTEX 1
 #endif
-
-uint64_t cc_fork_epoch = 0;
 
 /* ---------------------------------------------------------------- time */
 
@@ -91,93 +91,185 @@ int cc_seconds_from_object(PyObject *obj, double *seconds)
     return 0;
 }
 
-static int timeout_is_nan(double seconds)
+/* The stdlib's _PyTime_FromSecondsObject: an int (or an object with
+ * __index__; on 3.9 also __int__, with its DeprecationWarning, as
+ * PyLong_AsLongLong does there) or a float, as nanoseconds, rounded away from
+ * zero (the stdlib's _PyTime_ROUND_TIMEOUT) or up (_PyTime_ROUND_CEILING).
+ * NaN is ValueError; out of the int64 nanosecond range, OverflowError. */
+static int ns_from_seconds_object(PyObject *obj, int ceiling, int64_t *ns)
 {
-    if (seconds != seconds) {
-        PyErr_SetString(PyExc_ValueError, "Invalid value NaN (not a number)");
-        return 1;
+    if (PyFloat_Check(obj)) {
+        double d = PyFloat_AS_DOUBLE(obj);
+        if (d != d) {
+            PyErr_SetString(PyExc_ValueError, "Invalid value NaN (not a number)");
+            return -1;
+        }
+        d *= 1e9;
+        d = (ceiling || d >= 0) ? ceil(d) : floor(d);
+        if (!(d >= -9223372036854775808.0 && d < 9223372036854775808.0)) {
+            PyErr_SetString(PyExc_OverflowError, "timestamp too large to convert to C _PyTime_t");
+            return -1;
+        }
+        *ns = (int64_t)d;
+        return 0;
     }
+    long long sec = PyLong_AsLongLong(obj);
+    if (sec == -1 && PyErr_Occurred()) {
+        if (PyErr_ExceptionMatches(PyExc_OverflowError)) {
+            PyErr_Clear();
+            PyErr_SetString(PyExc_OverflowError, "timestamp too large to convert to C _PyTime_t");
+        }
+        return -1;
+    }
+    if (sec > INT64_MAX / 1000000000 || sec < INT64_MIN / 1000000000) {
+        PyErr_SetString(PyExc_OverflowError, "timestamp too large to convert to C _PyTime_t");
+        return -1;
+    }
+    *ns = (int64_t)sec * 1000000000;
     return 0;
 }
 
-static int timeout_too_large(double seconds)
+/* The stdlib's `_PyTime_AsMicroseconds(ns, round) > PY_TIMEOUT_MAX` test. */
+static int timeout_too_large_ns(int64_t ns, int ceiling)
 {
-    if (seconds > CC_TIMEOUT_MAX) {
+    int64_t us = ns / 1000;
+    if (ns % 1000 != 0 && (ceiling ? ns > 0 : 1))
+        us += ns > 0 ? 1 : -1;
+    if (us > (int64_t)PY_TIMEOUT_MAX) {
         PyErr_SetString(PyExc_OverflowError, "timeout value is too large");
         return 1;
     }
     return 0;
 }
 
+static cc_deadline deadline_after_ns(int64_t ns)
+{
+    int64_t now = cc_monotonic_ns();
+    if (ns <= 0)
+        return now;
+    return ns >= CC_FOREVER - now ? CC_FOREVER : now + ns;
+}
+
+#define LOCK_TIMEOUT_UNSET (-1000000000LL) /* timeout=-1, in nanoseconds */
+
 int cc_lock_timeout(PyObject *blocking_obj, PyObject *timeout_obj, cc_deadline *deadline)
 {
     int blocking = 1;
-    double timeout = -1;
+    int64_t ns = LOCK_TIMEOUT_UNSET;
     if (blocking_obj) {
 #if PY_VERSION_HEX >= 0x030C0000
-        /* Since 3.12 the stdlib takes any object's truth value. */
+        /* Since 3.12 the stdlib takes any object's truth value ("p"). */
         if ((blocking = PyObject_IsTrue(blocking_obj)) < 0)
             return -1;
 #else
-        /* Before 3.12 the stdlib parses `blocking` as an int. */
-        if (PyBool_Check(blocking_obj))
-            blocking = blocking_obj == Py_True;
-        else {
-            long b = PyLong_AsLong(blocking_obj);
-            if (b == -1 && PyErr_Occurred()) {
-                if (PyErr_ExceptionMatches(PyExc_TypeError)) {
-                    PyErr_Clear();
-                    PyErr_Format(PyExc_TypeError, "'%.200s' object cannot be interpreted as an integer",
-                                 Py_TYPE(blocking_obj)->tp_name);
-                }
-                return -1;
-            }
-            blocking = b != 0;
-        }
+        /* Before, a C int ("i"): its TypeErrors and OverflowErrors. */
+        if (!PyArg_Parse(blocking_obj, "i:acquire", &blocking))
+            return -1;
 #endif
     }
-    if (timeout_obj && (cc_seconds_from_object(timeout_obj, &timeout) < 0 || timeout_is_nan(timeout)))
+    /* The stdlib converts the timeout before looking at anything else. */
+    if (timeout_obj && ns_from_seconds_object(timeout_obj, 0, &ns) < 0)
         return -1;
-    if (!blocking && timeout != -1) {
+    if (!blocking && ns != LOCK_TIMEOUT_UNSET) {
         PyErr_SetString(PyExc_ValueError, "can't specify a timeout for a non-blocking call");
         return -1;
     }
-    if (timeout < 0 && timeout != -1) {
+    if (ns < 0 && ns != LOCK_TIMEOUT_UNSET) {
+#if PY_VERSION_HEX >= 0x030D0000
+        PyErr_SetString(PyExc_ValueError, "timeout value must be a non-negative number");
+#else
         PyErr_SetString(PyExc_ValueError, "timeout value must be positive");
+#endif
         return -1;
     }
     if (!blocking) {
         *deadline = 0;  /* in the past: try once */
         return 0;
     }
-    if (timeout == -1) {
+    if (ns == LOCK_TIMEOUT_UNSET) {
         *deadline = CC_FOREVER;
         return 0;
     }
-    if (timeout_too_large(timeout))
+    if (timeout_too_large_ns(ns, 0))
         return -1;
-    *deadline = cc_deadline_after(timeout);
+    *deadline = deadline_after_ns(ns);
     return 0;
 }
 
+/* The stdlib's Condition.wait: `if timeout > 0: waiter.acquire(True, timeout)
+ * else: waiter.acquire(False)`. */
 int cc_cond_timeout(PyObject *timeout_obj, cc_deadline *deadline)
 {
-    double timeout;
     if (timeout_obj == NULL || timeout_obj == Py_None) {
         *deadline = CC_FOREVER;
         return 0;
     }
-    if (cc_seconds_from_object(timeout_obj, &timeout) < 0)
+    int positive;
+    if (PyFloat_CheckExact(timeout_obj)) {
+        positive = PyFloat_AS_DOUBLE(timeout_obj) > 0; /* NaN polls */
+    }
+    else {
+        PyObject *zero = PyLong_FromLong(0);
+        if (!zero)
+            return -1;
+        positive = PyObject_RichCompareBool(timeout_obj, zero, Py_GT);
+        Py_DECREF(zero);
+        if (positive < 0)
+            return -1;
+    }
+    if (!positive) {
+        *deadline = 0;
+        return 0;
+    }
+    int64_t ns;
+    if (ns_from_seconds_object(timeout_obj, 0, &ns) < 0 || timeout_too_large_ns(ns, 0))
         return -1;
-    if (timeout_too_large(timeout))
-        return -1;
-    *deadline = timeout > 0 ? cc_deadline_after(timeout) : 0;
+    *deadline = deadline_after_ns(ns);
     return 0;
 }
 
+/* The stdlib's loops that start with `endtime = _time() + timeout` and then
+ * wait on a Condition (Semaphore.acquire, Condition.wait_for, hence
+ * Barrier.wait): that addition's TypeError or OverflowError first; a NaN
+ * end time is never reached, so the stdlib waits (spinning) until woken. */
+int cc_endtime_timeout(PyObject *timeout_obj, cc_deadline *deadline)
+{
+    if (timeout_obj == NULL || timeout_obj == Py_None) {
+        *deadline = CC_FOREVER;
+        return 0;
+    }
+    if (!PyFloat_CheckExact(timeout_obj) && !PyLong_CheckExact(timeout_obj)) {
+        PyObject *now = PyFloat_FromDouble((double)cc_monotonic_ns() / 1e9);
+        if (!now)
+            return -1;
+        PyObject *endtime = PyNumber_Add(now, timeout_obj);
+        Py_DECREF(now);
+        if (!endtime)
+            return -1;
+        int nan = PyFloat_Check(endtime) && isnan(PyFloat_AS_DOUBLE(endtime));
+        Py_DECREF(endtime);
+        if (nan) {
+            *deadline = CC_FOREVER;
+            return 0;
+        }
+    }
+    else if (PyFloat_CheckExact(timeout_obj) && isnan(PyFloat_AS_DOUBLE(timeout_obj))) {
+        *deadline = CC_FOREVER;
+        return 0;
+    }
+    else if (PyLong_CheckExact(timeout_obj)) {
+        /* float + int: an int beyond the float range cannot be added */
+        double d = PyLong_AsDouble(timeout_obj);
+        if (d == -1.0 && PyErr_Occurred())
+            return -1;
+    }
+    return cc_cond_timeout(timeout_obj, deadline);
+}
+
+/* The stdlib's C SimpleQueue.get (and the queue module's C helpers):
+ * _PyTime_FromSecondsObject rounding up, then its own checks. */
 int cc_queue_timeout(int block, PyObject *timeout_obj, cc_deadline *deadline)
 {
-    double timeout;
     if (!block) {
         *deadline = 0;
         return 0;
@@ -186,15 +278,16 @@ int cc_queue_timeout(int block, PyObject *timeout_obj, cc_deadline *deadline)
         *deadline = CC_FOREVER;
         return 0;
     }
-    if (cc_seconds_from_object(timeout_obj, &timeout) < 0 || timeout_is_nan(timeout))
+    int64_t ns;
+    if (ns_from_seconds_object(timeout_obj, 1, &ns) < 0)
         return -1;
-    if (timeout < 0) {
+    if (ns < 0) {
         PyErr_SetString(PyExc_ValueError, "'timeout' must be a non-negative number");
         return -1;
     }
-    if (timeout_too_large(timeout))
+    if (timeout_too_large_ns(ns, 1))
         return -1;
-    *deadline = cc_deadline_after(timeout);
+    *deadline = deadline_after_ns(ns);
     return 0;
 }
 
@@ -213,6 +306,8 @@ struct cc_parker {
 static _Thread_local cc_parker thread_parker;
 
 static cc_parker *parker_self(void) { return &thread_parker; }
+/* The calling thread's parker if it has one, without creating it. */
+static cc_parker *parker_current(void) { return &thread_parker; }
 
 static void parker_post(cc_parker *p)
 {
@@ -297,6 +392,12 @@ static cc_parker *parker_self(void)
     return p;
 }
 
+static cc_parker *parker_current(void)
+{
+    pthread_once(&parker_key_once, parker_key_create);
+    return pthread_getspecific(parker_key);
+}
+
 static void parker_post(cc_parker *p)
 {
     if (!atomic_exchange(&p->posted, 1))
@@ -333,35 +434,133 @@ static int parker_wait(cc_parker *p, cc_deadline deadline)
 
 #endif
 
+/* ------------------------------------------ threads that cannot return */
+
+/* Every waiter between cc_waitlist_append and its return from cc_park (or
+ * cc_waiter_cancel): linked in a list, or woken and not yet back. Guarded by
+ * the GIL; in the forked child by there being one thread. */
+static cc_waiter *registry_head = NULL;
+
+static void registry_add(cc_waiter *w)
+{
+    w->all_prev = NULL;
+    w->all_next = registry_head;
+    if (registry_head)
+        registry_head->all_prev = w;
+    registry_head = w;
+}
+
+static void registry_remove(cc_waiter *w)
+{
+    if (w->all_prev)
+        w->all_prev->all_next = w->all_next;
+    else
+        registry_head = w->all_next;
+    if (w->all_next)
+        w->all_next->all_prev = w->all_prev;
+    w->all_prev = w->all_next = NULL;
+}
+
+static void list_unlink(cc_waitlist *wl, cc_waiter *w);
+
+/* Forget every waiter of a thread other than the caller's: unlink it from
+ * its list, and give back what was handed to one woken but not yet back. Its
+ * node stays valid memory (a copy of the parent's stack in a forked child;
+ * at exit, the dying thread sleeps forever in retake_gil), but its thread
+ * will never look at it again. */
+static void forget_other_threads(cc_parker *me)
+{
+    cc_waiter *w, *next;
+    for (w = registry_head; w; w = next) {
+        next = w->all_next;
+        if (w->parker != me && w->state == CC_WAITING) {
+            list_unlink(w->list, w);
+            registry_remove(w);
+        }
+    }
+    /* Now only woken ones remain of other threads. A giveback may wake the
+     * caller's own waiters, never another thread's: start over after each. */
+    for (;;) {
+        for (w = registry_head; w && w->parker == me; w = w->all_next)
+            ;
+        if (!w)
+            break;
+        registry_remove(w);
+        if (w->state == CC_WOKEN && w->list && w->list->giveback)
+            w->list->giveback(w->list, w);
+    }
+}
+
+static int exit_handled = 0;
+
+static int runtime_finalizing(void)
+{
+#if PY_VERSION_HEX >= 0x030D0000
+    return Py_IsFinalizing();
+#else
+    return _Py_IsFinalizing();
+#endif
+}
+
+/* Once the runtime is finalizing, only the finalizing thread can take the
+ * GIL again: every other thread's waiter is forgotten, at the first waitlist
+ * operation after that (which is the finalizing thread's). */
+static inline void check_exit(void)
+{
+    if (!exit_handled && runtime_finalizing()) {
+        exit_handled = 1;
+        forget_other_threads(parker_current());
+    }
+}
+
+/* A thread that dies in its GIL re-acquire (the runtime is finalizing: it
+ * unwinds from PyThread_exit_thread) stops here instead, for good, so that
+ * its waiter node, on the stack below, stays valid for whoever still reads
+ * it; 3.14 makes such threads hang the same way. The process exits around it. */
+static void never_return(void *arg)
+{
+    (void)arg;
+    for (;;)
+        pause();
+}
+
+static void retake_gil(PyThreadState *save)
+{
+    pthread_cleanup_push(never_return, NULL);
+    PyEval_RestoreThread(save);
+    pthread_cleanup_pop(0);
+}
+
 /* ----------------------------------------------------------- waitlists */
 
-void cc_waitlist_init(cc_waitlist *wl)
+void cc_waitlist_init(cc_waitlist *wl) { cc_waitlist_init_giveback(wl, NULL); }
+
+void cc_waitlist_init_giveback(cc_waitlist *wl, cc_giveback_fn giveback)
 {
     wl->head = wl->tail = NULL;
     wl->count = 0;
-    wl->epoch = cc_fork_epoch;
+    wl->giveback = giveback;
 }
 
-/* After fork() the nodes belong to threads the child does not have. */
-static inline void waitlist_refresh(cc_waitlist *wl)
+void cc_giveback_pass_on(cc_waitlist *wl, cc_waiter *w)
 {
-    if (wl->epoch != cc_fork_epoch)
-        cc_waitlist_init(wl);
+    (void)w;
+    cc_waitlist_wake(wl, 1);
+}
+
+void cc_waitlist_reset(cc_waitlist *wl)
+{
+    /* A waiter still parked on it keeps sleeping to its deadline, unlinked. */
+    for (cc_waiter *w = wl->head; w; w = w->next)
+        w->state = CC_UNLINKED;
+    wl->head = wl->tail = NULL;
+    wl->count = 0;
 }
 
 Py_ssize_t cc_waitlist_len(cc_waitlist *wl)
 {
-    waitlist_refresh(wl);
+    check_exit();
     return wl->count;
-}
-
-static void link_at_tail(cc_waitlist *wl, cc_waiter *w);
-
-void cc_waitlist_append(cc_waitlist *wl, cc_waiter *w)
-{
-    waitlist_refresh(wl);
-    w->parker = parker_self();
-    link_at_tail(wl, w);
 }
 
 static void link_at_tail(cc_waitlist *wl, cc_waiter *w)
@@ -378,9 +577,18 @@ static void link_at_tail(cc_waitlist *wl, cc_waiter *w)
     wl->count++;
 }
 
-void cc_waitlist_unlink(cc_waitlist *wl, cc_waiter *w)
+void cc_waitlist_append(cc_waitlist *wl, cc_waiter *w)
 {
-    waitlist_refresh(wl);
+    w->parker = parker_self();
+    link_at_tail(wl, w);
+    registry_add(w);
+    /* After linking: what is given back at exit may be handed to this waiter. */
+    check_exit();
+}
+
+/* Unlink; w->list still names the list afterwards (see cc_waiter). */
+static void list_unlink(cc_waitlist *wl, cc_waiter *w)
+{
     if (w->state != CC_WAITING)
         return;
     if (w->prev)
@@ -392,23 +600,28 @@ void cc_waitlist_unlink(cc_waitlist *wl, cc_waiter *w)
     else
         wl->tail = w->prev;
     w->prev = w->next = NULL;
-    w->list = NULL;
     w->state = CC_UNLINKED;
     wl->count--;
 }
 
+void cc_waitlist_unlink(cc_waitlist *wl, cc_waiter *w)
+{
+    check_exit();
+    list_unlink(wl, w);
+}
+
 void cc_waiter_requeue(cc_waiter *w, cc_waitlist *to)
 {
-    waitlist_refresh(to);
+    check_exit();
     link_at_tail(to, w);
 }
 
 cc_waiter *cc_waitlist_pop(cc_waitlist *wl)
 {
-    waitlist_refresh(wl);
+    check_exit();
     cc_waiter *w = wl->head;
     if (w)
-        cc_waitlist_unlink(wl, w);
+        list_unlink(wl, w);
     return w;
 }
 
@@ -433,10 +646,17 @@ Py_ssize_t cc_waitlist_wake_some(cc_waitlist *wl, Py_ssize_t n)
 static void unlink_self(cc_waiter *w)
 {
     if (w->state == CC_WAITING)
-        cc_waitlist_unlink(w->list, w);
+        list_unlink(w->list, w);
 }
 
-int cc_park(cc_waitlist *wl, cc_waiter *w, cc_deadline deadline)
+void cc_waiter_cancel(cc_waiter *w)
+{
+    check_exit();
+    unlink_self(w);
+    registry_remove(w);
+}
+
+static int park_loop(cc_waiter *w, cc_deadline deadline)
 {
     for (;;) {
         /* The waiter's state, changed only under the GIL, is the truth; the
@@ -449,10 +669,9 @@ int cc_park(cc_waitlist *wl, cc_waiter *w, cc_deadline deadline)
             unlink_self(w);
             return CC_PARK_TIMEOUT;
         }
-        int r;
-        Py_BEGIN_ALLOW_THREADS
-        r = parker_wait(w->parker, deadline);
-        Py_END_ALLOW_THREADS
+        PyThreadState *save = PyEval_SaveThread();
+        int r = parker_wait(w->parker, deadline);
+        retake_gil(save);
         if (r == EINTR && w->state != CC_WOKEN && PyErr_CheckSignals() < 0) {
             /* A handler raised (Ctrl-C). It may have woken us meanwhile: the
              * caller sees CC_WOKEN in w->state and gives the handoff back. */
@@ -465,9 +684,20 @@ int cc_park(cc_waitlist *wl, cc_waiter *w, cc_deadline deadline)
     }
 }
 
+int cc_park(cc_waitlist *wl, cc_waiter *w, cc_deadline deadline)
+{
+    (void)wl;
+    int r = park_loop(w, deadline);
+    check_exit();
+    registry_remove(w);
+    return r;
+}
+
 /* ---------------------------------------------------------------- fork */
 
-static void after_fork_child(void) { cc_fork_epoch++; }
+/* The child has only the forking thread: forget every other thread's waiter
+ * now, before a new thread can reuse the stack memory it lives in. */
+static void after_fork_child(void) { forget_other_threads(parker_current()); }
 
 int cc_park_exec(PyObject *module)
 {

@@ -29,27 +29,45 @@ static void sem_give(SemaphoreObject *self, Py_ssize_t n)
     self->value += n;
 }
 
-/* The stdlib's `value < 0` / `n < 1` compare ints; other types are TypeErrors. */
-static int sem_count(PyObject *obj, const char *op, Py_ssize_t *out)
+/* A count: the stdlib's own test first (`value < 0`, `n < 1`, with any
+ * type: its TypeError, or its ValueError with `message`), then, unlike the
+ * stdlib, which keeps whatever number it is given, an int that fits a
+ * Py_ssize_t (TypeError / OverflowError otherwise; see docs/threading.md). */
+static int sem_count(PyObject *obj, long below, const char *message, Py_ssize_t *out)
 {
-    if (!PyLong_Check(obj)) {
-        if (PyIndex_Check(obj) && !PyFloat_Check(obj)) {
-            PyObject *i = PyNumber_Index(obj);
-            if (!i)
+    if (PyLong_CheckExact(obj)) {
+        *out = PyLong_AsSsize_t(obj);
+        if (*out == -1 && PyErr_Occurred()) {
+            if (!PyErr_ExceptionMatches(PyExc_OverflowError) || _PyLong_Sign(obj) > 0)
                 return -1;
-            *out = PyLong_AsSsize_t(i);
-            Py_DECREF(i);
-            return *out == -1 && PyErr_Occurred() ? -1 : 0;
+            PyErr_Clear();
+            *out = PY_SSIZE_T_MIN; /* below any limit: the caller's ValueError */
         }
-        if (PyFloat_Check(obj))
-            PyErr_SetString(PyExc_TypeError, "'float' object cannot be interpreted as an integer");
-        else
-            PyErr_Format(PyExc_TypeError, "'%s' not supported between instances of '%.100s' and 'int'", op,
-                         Py_TYPE(obj)->tp_name);
+        return 0;
+    }
+    PyObject *limit = PyLong_FromLong(below);
+    if (!limit)
+        return -1;
+    int is_below = PyObject_RichCompareBool(obj, limit, Py_LT);
+    Py_DECREF(limit);
+    if (is_below < 0)
+        return -1;
+    if (is_below) {
+        PyErr_SetString(PyExc_ValueError, message);
+        return -1;
+    }
+    if (!PyLong_Check(obj)) {
+        PyErr_Format(PyExc_TypeError, "cconc counts semaphore units in ints, not '%.100s'", Py_TYPE(obj)->tp_name);
         return -1;
     }
     *out = PyLong_AsSsize_t(obj);
     return *out == -1 && PyErr_Occurred() ? -1 : 0;
+}
+
+/* The unit was handed to a waiter whose thread will never run again. */
+static void sem_giveback(cc_waitlist *wl, cc_waiter *w)
+{
+    sem_give(CC_CONTAINER_OF(wl, SemaphoreObject, waiters), 1);
 }
 
 static PyObject *sem_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
@@ -58,7 +76,7 @@ static PyObject *sem_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     if (self) {
         self->value = 1;
         self->bound = -1;
-        cc_waitlist_init(&self->waiters);
+        cc_waitlist_init_giveback(&self->waiters, sem_giveback);
     }
     return (PyObject *)self;
 }
@@ -70,7 +88,7 @@ static int sem_init_common(SemaphoreObject *self, PyObject *args, PyObject *kwds
     Py_ssize_t value = 1;
     if (!PyArg_ParseTupleAndKeywords(args, kwds, fmt, kwlist, &value_obj))
         return -1;
-    if (value_obj && sem_count(value_obj, "<", &value) < 0)
+    if (value_obj && sem_count(value_obj, 0, "semaphore initial value must be >= 0", &value) < 0)
         return -1;
     if (value < 0) {
         PyErr_SetString(PyExc_ValueError, "semaphore initial value must be >= 0");
@@ -104,15 +122,8 @@ static void sem_dealloc(SemaphoreObject *self)
     Py_DECREF(tp);
 }
 
-/* Timeout as Condition.wait takes it: None forever, <= 0 (and NaN) polls. */
-static int sem_deadline(PyObject *timeout, cc_deadline *deadline)
-{
-    if (timeout && PyFloat_Check(timeout) && isnan(PyFloat_AS_DOUBLE(timeout))) {
-        *deadline = 0;
-        return 0;
-    }
-    return cc_cond_timeout(timeout, deadline);
-}
+/* The stdlib's `endtime = _time() + timeout`, then Condition.wait(timeout). */
+static int sem_deadline(PyObject *timeout, cc_deadline *deadline) { return cc_endtime_timeout(timeout, deadline); }
 
 /* 1 acquired, 0 not, -1 error. */
 static int sem_acquire_until(SemaphoreObject *self, cc_deadline deadline)
@@ -193,7 +204,7 @@ static PyObject *sem_release(SemaphoreObject *self, PyObject *const *args, Py_ss
         PyObject *n_obj;
         if (cc_parse_args("release", args, nargs, kwnames, kwlist, 1, 0, &n_obj) < 0)
             return NULL;
-        if (n_obj && sem_count(n_obj, "<", &n) < 0)
+        if (n_obj && sem_count(n_obj, 1, "n must be one or more", &n) < 0)
             return NULL;
     }
     if (sem_release_n(self, n) < 0)
@@ -201,8 +212,15 @@ static PyObject *sem_release(SemaphoreObject *self, PyObject *const *args, Py_ss
     Py_RETURN_NONE;
 }
 
+static void sem_dealloc(SemaphoreObject *self);
+
 static PyObject *sem_exit(SemaphoreObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
+    /* The stdlib's __exit__ calls self.release(): a Python subclass (its
+     * instances have subtype_dealloc) may override it. (__enter__ is the
+     * stdlib's `__enter__ = acquire`, Semaphore.acquire itself.) */
+    if (Py_TYPE(self)->tp_dealloc != (destructor)sem_dealloc)
+        return PyObject_CallMethod((PyObject *)self, "release", NULL);
     if (sem_release_n(self, 1) < 0)
         return NULL;
     Py_RETURN_NONE;

@@ -19,7 +19,9 @@
  *
  * Before os.fork(), _drain_thread_cache() ends the idle OS threads and joins
  * them, so a fork after threads have finished sees as few threads as with the
- * stdlib (3.12+ warns about forking a multi-threaded process). */
+ * stdlib (3.12+ warns about forking a multi-threaded process). A worker that
+ * forks does not go idle in the child: there it ends when its func returns,
+ * and the child process with it, as with the stdlib. */
 #include "cconc.h"
 
 #include <errno.h>
@@ -62,6 +64,9 @@ static pthread_mutex_t cache_mutex = PTHREAD_MUTEX_INITIALIZER;
 static worker *idle_head = NULL;
 static int idle_count = 0;
 static int atfork_registered = 0;
+/* Set in the forked child's one thread: if it is a cached worker, it ends
+ * with its func, as a new OS thread would (the process ends with it). */
+static _Thread_local int forked_into_child = 0;
 
 #ifdef __linux__
 static void word_wake(_Atomic uint32_t *word) { syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0); }
@@ -128,6 +133,8 @@ static void run_one(PyObject *func)
  * our own, detached). */
 static uint32_t wait_for_work(worker *w)
 {
+    if (forked_into_child)
+        return WORD_IDLE;
     pthread_mutex_lock(&cache_mutex);
     if (idle_count >= MAX_IDLE) {
         pthread_mutex_unlock(&cache_mutex);
@@ -223,6 +230,7 @@ static void after_fork_child(void)
     pthread_mutex_init(&cache_mutex, NULL);
     idle_head = NULL; /* the nodes belonged to threads of the parent; leaked, as they may be mid-use */
     idle_count = 0;
+    forked_into_child = 1;
 }
 
 static int cache_usable(void)

@@ -3,6 +3,7 @@ import collections
 import os
 import signal
 import threading as std_threading
+import sys
 import time
 import warnings
 
@@ -237,7 +238,10 @@ def test_notify_all_and_deprecated_alias(threading_mod):
     assert results == [True] * 6
     threads, results = start_waiters(threading_mod, cond, 2)
     with cond:
-        with pytest.warns(DeprecationWarning, match="notifyAll"):
+        if sys.version_info >= (3, 10):
+            with pytest.warns(DeprecationWarning, match="notifyAll"):
+                cond.notifyAll()
+        else:  # 3.9: notifyAll = notify_all, no warning
             cond.notifyAll()
     join_all(threads)
     assert results == [True] * 2
@@ -572,3 +576,37 @@ def test_notify_all_hands_the_lock_to_each_waiter_in_turn(threading_mod):
     for t in threads:
         t.join(30)
     assert sorted(woken) == list(range(6)) and peak[0] == 1
+
+
+def test_notify_all_calls_overridden_notify(threading_mod):
+    """The stdlib's notify_all is self.notify(len(self._waiters)); since 3.10
+    notifyAll calls self.notify_all()."""
+    calls = []
+
+    class Tracked(threading_mod.Condition):
+        def notify(self, n=1):
+            calls.append(("notify", n))
+            return super().notify(n)
+
+        def notify_all(self):
+            calls.append(("notify_all",))
+            return super().notify_all()
+
+    cond = Tracked(threading_mod.Lock())
+    threads, results = start_waiters(threading_mod, cond, 3)
+    with cond:
+        cond.notify_all()
+    join_all(threads)
+    assert results == [True] * 3
+    assert calls == [("notify_all",), ("notify", 3)]
+    calls.clear()
+    with cond:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            cond.notifyAll()
+    if sys.version_info >= (3, 10):
+        assert calls == [("notify_all",), ("notify", 0)]
+    else:  # notifyAll = notify_all: Condition's own, which still calls self.notify
+        assert calls == [("notify", 0)]
+    with pytest.raises(RuntimeError):
+        cond.notify_all()  # the ownership check is notify's

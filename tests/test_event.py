@@ -1,5 +1,7 @@
 """Event: the same tests on threading and cconc.threading."""
+import sys
 import time
+import warnings
 
 import pytest
 
@@ -20,7 +22,10 @@ def test_set_clear_is_set(threading_mod):
     assert e.wait(0) is True
     e.clear()
     assert e.is_set() is False
-    with pytest.warns(DeprecationWarning):
+    if sys.version_info >= (3, 10):
+        with pytest.warns(DeprecationWarning):
+            assert e.isSet() is False
+    else:  # 3.9: isSet = is_set, no warning
         assert e.isSet() is False
 
 
@@ -174,3 +179,15 @@ def test_fork_while_threads_wait(threading_mod):
     assert not e.is_set()  # the child's set() did not reach the parent
     e.set()
     join_all(threads, 30)
+
+
+def test_isSet_calls_overridden_is_set(threading_mod):
+    class Tracked(threading_mod.Event):
+        def is_set(self):
+            return "overridden"
+
+    e = Tracked()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        expected = "overridden" if sys.version_info >= (3, 10) else False
+        assert e.isSet() == expected
