@@ -39,17 +39,6 @@ def is_nan(x):
     return isinstance(x, float) and math.isnan(x)
 
 
-def core_conversion(timeout, also=()):
-    """Timeouts converted by the waiting core's shared helpers (src/park.c:
-    cc_queue_timeout for SimpleQueue, cc_cond_timeout for Future.result and
-    wait()), which accept Decimal and Fraction (and a few out-of-range values)
-    that the stdlib refuses: fixed there by issue 9 item 10's core part."""
-    if isinstance(timeout, (Decimal, Fraction)) or (isinstance(timeout, int) and timeout == -(10**400)) or any(
-        timeout is a or (isinstance(timeout, float) and timeout == a) for a in also
-    ):
-        pytest.xfail("the core's timeout conversion (src/park.c), fixed by the core helper")
-
-
 def outcome(fn):
     try:
         r = fn()
@@ -122,7 +111,6 @@ def test_queue_get_timeout(kind, timeout, block):
     if is_nan(timeout) and block not in (False, None, 0) and kind != "SimpleQueue":
         pytest.skip("the stdlib spins forever (NaN < 0 and NaN <= 0 are false); cconc raises ValueError")
     if kind == "SimpleQueue" and block not in (False, None, 0):
-        core_conversion(timeout, also=(-INF,))
 
     def make(m):
         def run():
@@ -219,7 +207,6 @@ def test_queue_copy(kind):
 def test_future_wait_timeout(timeout, method):
     if timeout is None:
         pytest.skip("waits forever")
-    core_conversion(timeout)
 
     def make(m):
         return lambda: getattr(m["futures"].Future(), method)(timeout)
@@ -231,7 +218,6 @@ def test_future_wait_timeout(timeout, method):
 def test_wait_timeout(timeout):
     if timeout is None:
         pytest.skip("waits forever")
-    core_conversion(timeout)
 
     def make(m):
         def run():
