@@ -110,7 +110,6 @@ def test_queue_get_timeout(kind, timeout, block):
         pytest.skip("waits forever")
     if is_nan(timeout) and block not in (False, None, 0) and kind != "SimpleQueue":
         pytest.skip("the stdlib spins forever (NaN < 0 and NaN <= 0 are false); cconc raises ValueError")
-    if kind == "SimpleQueue" and block not in (False, None, 0):
 
     def make(m):
         def run():
