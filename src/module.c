@@ -23,9 +23,32 @@ static int module_clear(PyObject *m)
 
 static void module_free(void *m) { module_clear((PyObject *)m); }
 
+/* base: NULL, one type, or a tuple of types. Before 3.10 PyType_FromModuleAndSpec
+   takes only a tuple ("SystemError: bases is not a tuple"), so one type is packed
+   here, once for every caller. */
 int cc_add_type(PyObject *module, PyType_Spec *spec, PyObject *base, PyTypeObject **slot)
 {
+    PyObject *bases = NULL;
+    if (base && PyType_Check(base)) {
+        bases = PyTuple_Pack(1, base);
+        if (!bases)
+            return -1;
+        base = bases;
+    }
+#if PY_VERSION_HEX < 0x030A0000
+    /* No Py_TPFLAGS_DISALLOW_INSTANTIATION before 3.10: do what 3.10 does with it (no
+       tp_new, so neither T() nor object.__new__(T) makes an unfilled instance). */
+    PyType_Spec spec_39 = *spec;
+    spec_39.flags &= ~Py_TPFLAGS_DISALLOW_INSTANTIATION;
+    PyObject *type = PyType_FromModuleAndSpec(module, &spec_39, base);
+    if (type && (spec->flags & Py_TPFLAGS_DISALLOW_INSTANTIATION)) {
+        ((PyTypeObject *)type)->tp_new = NULL;
+        PyType_Modified((PyTypeObject *)type);
+    }
+#else
     PyObject *type = PyType_FromModuleAndSpec(module, spec, base);
+#endif
+    Py_XDECREF(bases);
     if (!type)
         return -1;
     if (PyModule_AddType(module, (PyTypeObject *)type) < 0) {
