@@ -6,3 +6,10 @@ Import the mirrors in place of the stdlib modules::
     import cconc.queue as queue
 """
 __version__ = "0.1.0"
+
+from cconc import _buildinfo
+
+# Run from a checkout (python -m ... at its root), the package is the checkout's, with the
+# extension the last build left there: refuse one that is missing or stale, loudly.
+_buildinfo.check_checkout_build(__path__[0])
+del _buildinfo

@@ -1,6 +1,12 @@
 /* The module definition: multi-phase init, module state, type registration. */
 #include "cconc.h"
 
+/* setup.py's stamp of this build (its sources' digest, its configuration), read back by
+   cconc/_buildinfo.py: a checkout refuses an extension built from other sources. */
+#ifndef CCONC_BUILD_INFO
+#  define CCONC_BUILD_INFO ""
+#endif
+
 /* Every member of cc_state is a PyObject pointer (see cconc.h). */
 #define STATE_SLOTS(st) ((PyObject **)(st))
 #define STATE_NSLOTS (sizeof(cc_state) / sizeof(PyObject *))
@@ -85,6 +91,8 @@ static int module_exec(PyObject *m)
         if (concern_exec[i](m, st) < 0)
             return -1;
     if (PyModule_AddObject(m, "TIMEOUT_MAX", PyFloat_FromDouble(CC_TIMEOUT_MAX)) < 0)
+        return -1;
+    if (PyModule_AddStringConstant(m, "_build_info", CCONC_BUILD_INFO) < 0)
         return -1;
     return 0;
 }
