@@ -383,8 +383,10 @@ static PyObject *cond_notify_all(ConditionObject *self, PyObject *Py_UNUSED(igno
 
 static PyObject *cond_notifyAll(ConditionObject *self, PyObject *Py_UNUSED(ignored))
 {
+#if PY_VERSION_HEX >= 0x030A0000 /* the stdlib warns since 3.10 */
     if (PyErr_WarnEx(PyExc_DeprecationWarning, "notifyAll() is deprecated, use notify_all() instead", 1) < 0)
         return NULL;
+#endif
     return cond_notify_all(self, NULL);
 }
 

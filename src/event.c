@@ -52,8 +52,10 @@ static PyObject *event_is_set(EventObject *self, PyObject *Py_UNUSED(ignored))
 
 static PyObject *event_isSet(EventObject *self, PyObject *Py_UNUSED(ignored))
 {
+#if PY_VERSION_HEX >= 0x030A0000 /* the stdlib warns since 3.10 */
     if (PyErr_WarnEx(PyExc_DeprecationWarning, "isSet() is deprecated, use is_set() instead", 1) < 0)
         return NULL;
+#endif
     return event_is_set(self, NULL);
 }
 

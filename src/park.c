@@ -123,6 +123,13 @@ int cc_lock_timeout(PyObject *blocking_obj, PyObject *timeout_obj, cc_deadline *
         if (PyBool_Check(blocking_obj))
             blocking = blocking_obj == Py_True;
         else {
+#  if PY_VERSION_HEX < 0x030A0000
+            /* 3.9's "i" format refuses a float; its PyLong_AsLong would truncate one. */
+            if (PyFloat_Check(blocking_obj)) {
+                PyErr_SetString(PyExc_TypeError, "integer argument expected, got float");
+                return -1;
+            }
+#  endif
             long b = PyLong_AsLong(blocking_obj);
             if (b == -1 && PyErr_Occurred()) {
                 if (PyErr_ExceptionMatches(PyExc_TypeError)) {
