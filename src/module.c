@@ -48,8 +48,14 @@ int cc_add_type(PyObject *module, PyType_Spec *spec, PyObject *base, PyTypeObjec
     spec_39.flags &= ~Py_TPFLAGS_DISALLOW_INSTANTIATION;
     PyObject *type = PyType_FromModuleAndSpec(module, &spec_39, base);
     if (type && (spec->flags & Py_TPFLAGS_DISALLOW_INSTANTIATION)) {
-        ((PyTypeObject *)type)->tp_new = NULL;
-        PyType_Modified((PyTypeObject *)type);
+        /* A Py_tp_new slot also left a __new__ wrapper, which would call the NULL tp_new. */
+        PyObject *dict = ((PyTypeObject *)type)->tp_dict;
+        if (PyDict_GetItemString(dict, "__new__") && PyDict_DelItemString(dict, "__new__") < 0)
+            Py_CLEAR(type);
+        else {
+            ((PyTypeObject *)type)->tp_new = NULL;
+            PyType_Modified((PyTypeObject *)type);
+        }
     }
 #else
     PyObject *type = PyType_FromModuleAndSpec(module, spec, base);

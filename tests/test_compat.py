@@ -48,6 +48,8 @@ def test_internal_types_cannot_be_instantiated(tp):
         tp()
     with pytest.raises(TypeError):
         object.__new__(tp)
+    with pytest.raises(TypeError):
+        tp.__new__(tp)
 
 
 def test_error_in_callback_of_a_future_subclass_is_logged_with_its_traceback(futures_mod, caplog):
