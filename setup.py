@@ -16,6 +16,7 @@ to import a checkout's extension built from other sources (cconc/_buildinfo.py).
 import hashlib
 import importlib.util
 import os
+import shutil
 import sys
 import sysconfig
 import warnings
@@ -89,6 +90,26 @@ class build_ext(_build_ext):
             return super().build_extension(ext)
         finally:
             self.force = False
+
+    def copy_extensions_to_source(self):
+        # As setuptools' (used by --inplace and editable installs), but a new file renamed
+        # over the old one: a process that has the old one loaded keeps its mapping intact
+        # (rewriting a loaded library in place crashes that process with SIGBUS).
+        build_py = self.get_finalized_command("build_py")
+        for ext in self.extensions:
+            fullname = self.get_ext_fullname(ext.name)
+            filename = self.get_ext_filename(fullname)
+            package_dir = build_py.get_package_dir(".".join(fullname.split(".")[:-1]))
+            built = os.path.join(self.build_lib, filename)
+            target = os.path.join(package_dir, os.path.basename(filename))
+            scratch = f"{target}.{os.getpid()}.tmp"
+            try:
+                shutil.copyfile(built, scratch)
+                shutil.copymode(built, scratch)
+                os.replace(scratch, target)
+            finally:
+                if os.path.exists(scratch):
+                    os.unlink(scratch)
 
     def run(self):
         super().run()
