@@ -81,3 +81,19 @@ def test_performance_figures_live_in_one_table():
                if name != "performance.md" and "ns/op" in _read("docs", name)]
     assert quoting == []
     assert "| case | stdlib ns/op | cconc ns/op | speedup |" in _read("docs", "performance.md")
+
+
+def test_bench_markdown_replaces_only_the_results_between_the_markers(tmp_path):
+    from cconc.bench.__main__ import RESULTS_BEGIN, RESULTS_END, markdown_table, write_markdown
+
+    results = [{"case": "X op", "unit": "op", "ns_per_op": {"stdlib": 300.0, "cconc": 100.0}, "speedup": 3.0}]
+    page = tmp_path / "page.md"
+    page.write_text(f"# Title\n\nbefore\n\n{RESULTS_BEGIN} how -->\nold table\n{RESULTS_END}\n\nafter\n")
+    for _ in range(2):  # rewriting is idempotent
+        write_markdown(str(page), markdown_table(results, "Measured now."))
+        text = page.read_text()
+        assert text.startswith("# Title\n\nbefore\n\n") and text.endswith(f"{RESULTS_END}\n\nafter\n")
+        assert "old table" not in text and text.count("| X op | 300 | 100 | 3.00x |") == 1
+    plain = tmp_path / "table.md"  # a file without the markers gets the table alone
+    write_markdown(str(plain), markdown_table(results))
+    assert plain.read_text().startswith("| case | stdlib ns/op |")

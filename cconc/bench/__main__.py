@@ -86,12 +86,34 @@ def markdown_table(results, caption=None):
     return "\n".join(lines) + "\n"
 
 
+RESULTS_BEGIN = "<!-- results:"
+RESULTS_END = "<!-- end of results -->"
+
+
+def write_markdown(path, table):
+    """Write the table to path; into a page that has the results markers (docs/performance.md),
+    replace only what lies between them."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            page = f.read()
+    except FileNotFoundError:
+        page = ""
+    begin, end = page.find(RESULTS_BEGIN), page.find(RESULTS_END)
+    if 0 <= begin < end:
+        head_end = page.index("\n", begin) + 1
+        table = page[:head_end] + table + page[end:]
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(table)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m cconc.bench", description=__doc__.split("\n\n")[1])
     parser.add_argument("filters", nargs="*", help="run only cases whose name contains one of these (case-insensitive)")
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     parser.add_argument("--rounds", type=int, default=ROUNDS, help="timed rounds per side (median taken)")
-    parser.add_argument("--markdown", metavar="FILE", help="also write the table as Markdown")
+    parser.add_argument("--markdown", metavar="FILE",
+                        help="also write the table as Markdown (into a page with the results markers, "
+                             "such as docs/performance.md, between them)")
     parser.add_argument("--list", action="store_true", help="list the case names and exit")
     args = parser.parse_args(argv)
 
@@ -121,8 +143,7 @@ def main(argv=None):
               f"{speedup:>7.2f}x" + (f"  ({others} ns/op)" if others else ""), flush=True)
         results.append({"case": c.name, "unit": c.unit, "ns_per_op": times, "speedup": speedup})
     if args.markdown:
-        with open(args.markdown, "w") as f:
-            f.write(markdown_table(results, caption))
+        write_markdown(args.markdown, markdown_table(results, caption))
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"python": platform.python_version(), "machine": platform.machine(),
