@@ -130,7 +130,7 @@ setup(
             "cconc._cconc",
             sources=[p for p in sources if p.endswith(".c")],
             depends=[p for p in sources if p.endswith(".h")],
-            include_dirs=["src"],
+            include_dirs=sorted({"src"} | {os.path.dirname(p) for p in sources if p.endswith(".h")}),
             define_macros=define_macros,
             undef_macros=undef_macros,
             extra_compile_args=compile_args,
