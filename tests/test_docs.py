@@ -1,6 +1,7 @@
 """The docs say what is so: what README.md and pyproject.toml claim is checked against the
 modules as they import on this Python."""
 import importlib
+import inspect
 import os
 import re
 
@@ -56,7 +57,11 @@ def test_readme_table_native_and_stdlib_columns_are_true(row):
         assert obj is not getattr(std, name, None), f"README says {mirror_name}.{name} is native"
         checked += 1
     for name in _names(stdlib_cell):
-        assert getattr(mirror, name) is getattr(std, name), f"README says {mirror_name}.{name} is the stdlib's"
+        mine, theirs = getattr(mirror, name), getattr(std, name)
+        # `==` for bound methods made afresh at each access (multiprocessing.Pool is the
+        # default context's method): equal when they are the same function of the same object
+        assert mine is theirs or (inspect.ismethod(theirs) and mine == theirs), \
+            f"README says {mirror_name}.{name} is the stdlib's"
         checked += 1
     assert checked
 
