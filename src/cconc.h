@@ -103,7 +103,8 @@ int cc_thread_start_exec(PyObject *module, cc_state *st);
 int cc_selector_exec(PyObject *module, cc_state *st);
 int cc_mpqueue_exec(PyObject *module, cc_state *st);
 
-/* Create a heap type from spec, store it in *slot and add it to the module. */
+/* Create a heap type from spec, store it in *slot and add it to the module.
+   base: NULL, one type or a tuple of types (one type is packed for 3.9). */
 int cc_add_type(PyObject *module, PyType_Spec *spec, PyObject *base, PyTypeObject **slot);
 
 /* ------------------------------------------------------------------------

@@ -17,7 +17,8 @@ static inline PyObject *cc_Py_XNewRef(PyObject *o) { Py_XINCREF(o); return o; }
 #  define Py_NewRef(o) cc_Py_NewRef((PyObject *)(o))
 #  define Py_XNewRef(o) cc_Py_XNewRef((PyObject *)(o))
 #  define Py_TPFLAGS_IMMUTABLETYPE 0
-#  define Py_TPFLAGS_DISALLOW_INSTANTIATION 0
+/* 3.10's bit (unused by 3.9): cc_add_type clears it and sets tp_new to NULL, as 3.10 does. */
+#  define Py_TPFLAGS_DISALLOW_INSTANTIATION (1UL << 7)
 static inline int cc_PyModule_AddType(PyObject *m, PyTypeObject *t)
 {
     const char *dot = strrchr(t->tp_name, '.');
@@ -32,7 +33,10 @@ static inline int cc_PyModule_AddType(PyObject *m, PyTypeObject *t)
 #endif
 
 #if PY_VERSION_HEX < 0x030B0000
-/* PyType_GetModuleByDef arrived in 3.11: walk the MRO for the defining heap type. */
+/* PyType_GetModuleByDef arrived in 3.11: walk the MRO for the defining heap type, as
+   3.11 does. It reads ht_module rather than calling PyType_GetModule, which raises for a
+   Python subclass: clearing that error would also drop an exception the caller has
+   pending (a callback's error about to be logged). */
 static inline PyObject *cc_PyType_GetModuleByDef(PyTypeObject *type, PyModuleDef *def)
 {
     PyObject *mro = type->tp_mro;
@@ -40,10 +44,9 @@ static inline PyObject *cc_PyType_GetModuleByDef(PyTypeObject *type, PyModuleDef
         PyTypeObject *t = (PyTypeObject *)PyTuple_GET_ITEM(mro, i);
         if (!(t->tp_flags & Py_TPFLAGS_HEAPTYPE))
             continue;
-        PyObject *m = PyType_GetModule(t);
-        if (m && PyModule_GetDef(m) == def)
+        PyObject *m = ((PyHeapTypeObject *)t)->ht_module;
+        if (m && PyModule_Check(m) && PyModule_GetDef(m) == def)
             return m;
-        PyErr_Clear();
     }
     PyErr_Format(PyExc_TypeError, "PyType_GetModuleByDef: no module found for %s", type->tp_name);
     return NULL;

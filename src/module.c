@@ -1,6 +1,12 @@
 /* The module definition: multi-phase init, module state, type registration. */
 #include "cconc.h"
 
+/* setup.py's stamp of this build (its sources' digest, its configuration), read back by
+   cconc/_buildinfo.py: a checkout refuses an extension built from other sources. */
+#ifndef CCONC_BUILD_INFO
+#  define CCONC_BUILD_INFO ""
+#endif
+
 /* Every member of cc_state is a PyObject pointer (see cconc.h). */
 #define STATE_SLOTS(st) ((PyObject **)(st))
 #define STATE_NSLOTS (sizeof(cc_state) / sizeof(PyObject *))
@@ -23,9 +29,38 @@ static int module_clear(PyObject *m)
 
 static void module_free(void *m) { module_clear((PyObject *)m); }
 
+/* base: NULL, one type, or a tuple of types. Before 3.10 PyType_FromModuleAndSpec
+   takes only a tuple ("SystemError: bases is not a tuple"), so one type is packed
+   here, once for every caller. */
 int cc_add_type(PyObject *module, PyType_Spec *spec, PyObject *base, PyTypeObject **slot)
 {
+    PyObject *bases = NULL;
+    if (base && PyType_Check(base)) {
+        bases = PyTuple_Pack(1, base);
+        if (!bases)
+            return -1;
+        base = bases;
+    }
+#if PY_VERSION_HEX < 0x030A0000
+    /* No Py_TPFLAGS_DISALLOW_INSTANTIATION before 3.10: do what 3.10 does with it (no
+       tp_new, so neither T() nor object.__new__(T) makes an unfilled instance). */
+    PyType_Spec spec_39 = *spec;
+    spec_39.flags &= ~Py_TPFLAGS_DISALLOW_INSTANTIATION;
+    PyObject *type = PyType_FromModuleAndSpec(module, &spec_39, base);
+    if (type && (spec->flags & Py_TPFLAGS_DISALLOW_INSTANTIATION)) {
+        /* A Py_tp_new slot also left a __new__ wrapper, which would call the NULL tp_new. */
+        PyObject *dict = ((PyTypeObject *)type)->tp_dict;
+        if (PyDict_GetItemString(dict, "__new__") && PyDict_DelItemString(dict, "__new__") < 0)
+            Py_CLEAR(type);
+        else {
+            ((PyTypeObject *)type)->tp_new = NULL;
+            PyType_Modified((PyTypeObject *)type);
+        }
+    }
+#else
     PyObject *type = PyType_FromModuleAndSpec(module, spec, base);
+#endif
+    Py_XDECREF(bases);
     if (!type)
         return -1;
     if (PyModule_AddType(module, (PyTypeObject *)type) < 0) {
@@ -63,6 +98,8 @@ static int module_exec(PyObject *m)
         if (concern_exec[i](m, st) < 0)
             return -1;
     if (PyModule_AddObject(m, "TIMEOUT_MAX", PyFloat_FromDouble(CC_TIMEOUT_MAX)) < 0)
+        return -1;
+    if (PyModule_AddStringConstant(m, "_build_info", CCONC_BUILD_INFO) < 0)
         return -1;
     return 0;
 }

@@ -1334,7 +1334,12 @@ static int map_contains(MappingObject *self, PyObject *fileobj)
     return -1;
 }
 
+/* The stdlib's mapping has its own get(fileobj, ...) since 3.13, Mapping.get(key, ...) before. */
+#if PY_VERSION_HEX >= 0x030D0000
+static const char *const map_get_kwlist[] = {"fileobj", "default", NULL};
+#else
 static const char *const map_get_kwlist[] = {"key", "default", NULL};
+#endif
 
 static PyObject *map_get(MappingObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {

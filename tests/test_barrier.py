@@ -36,7 +36,8 @@ def test_type_and_exception(threading_mod):
     assert b.parties == 3
     assert b.n_waiting == 0
     assert b.broken is False
-    assert "waiters=0/3" in repr(b)
+    if type(b).__repr__ is not object.__repr__:  # the stdlib's since 3.11
+        assert "waiters=0/3" in repr(b)
 
 
 def test_five_parties_hundred_rounds(threading_mod):
@@ -79,7 +80,8 @@ def test_abort_while_threads_wait(threading_mod):
     assert len(errors) == 3
     assert all(isinstance(e, std_threading.BrokenBarrierError) for e in errors)
     assert barrier.broken
-    assert "broken" in repr(barrier)
+    if type(barrier).__repr__ is not object.__repr__:  # the stdlib's since 3.11
+        assert "broken" in repr(barrier)
     with pytest.raises(std_threading.BrokenBarrierError):
         barrier.wait()
     barrier.reset()

@@ -23,10 +23,12 @@ def test_set_clear_is_set(threading_mod):
     e.clear()
     assert e.is_set() is False
     if sys.version_info >= (3, 10):
-        with pytest.warns(DeprecationWarning):
+        with pytest.warns(DeprecationWarning, match="isSet"):
             assert e.isSet() is False
-    else:  # 3.9: isSet = is_set, no warning
-        assert e.isSet() is False
+    else:  # the alias was not deprecated yet
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            assert e.isSet() is False
 
 
 def test_wait_timeout(threading_mod):

@@ -383,7 +383,12 @@ def test_get_map(selectors_mod, sel, pair):
     assert m[a] is ka and m[a.fileno()] is ka
     assert a in m and a.fileno() in m and 12345 not in m
     assert m.get(a) is ka and m.get(9999) is None and m.get(9999, "d") == "d"
-    assert m.get(9999, default="k") == "k" and m.get(key=a) is ka
+    assert m.get(9999, default="k") == "k"
+    # the first parameter's name: Mapping.get's `key`, the mapping's own `fileobj` since 3.13
+    first, other = ("fileobj", "key") if sys.version_info >= (3, 13) else ("key", "fileobj")
+    assert m.get(**{first: a}) is ka
+    with pytest.raises(TypeError):
+        m.get(**{other: a})
     with pytest.raises(TypeError):
         m.get()
     assert list(m.keys()) == [b.fileno(), a.fileno()]

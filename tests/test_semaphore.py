@@ -49,7 +49,8 @@ def test_basics(threading_mod, kind):
     assert getattr(threading_mod, kind)()._value == 1
     assert getattr(threading_mod, kind)(0)._value == 0
     assert getattr(threading_mod, kind)(value=5)._value == 5
-    assert f"value={sem._value}" in repr(sem)
+    if type(sem).__repr__ is not object.__repr__:  # the stdlib's since 3.11
+        assert f"value={sem._value}" in repr(sem)
     assert kind in repr(sem)
 
 
@@ -77,7 +78,8 @@ def test_bounded_over_release(threading_mod):
     assert sem._value == 1
     sem.release(2)
     assert sem._value == 3
-    assert "value=3/3" in repr(sem)
+    if type(sem).__repr__ is not object.__repr__:  # the stdlib's since 3.11
+        assert "value=3/3" in repr(sem)
     with pytest.raises(ValueError, match="Semaphore released too many times"):
         with sem:
             sem.release()
@@ -233,11 +235,12 @@ def test_bad_input(threading_mod, kind):
     sem = cls(5)
     sem.acquire()
     sem.acquire()
-    if threading_mod is not std_threading or sys.version_info < (3, 12):
-        # cconc counts in ints; the stdlib before 3.12 fails in range(1.5),
-        # having added 1.5 to its value (since 3.12 it keeps the float)
+    if threading_mod is std_threading and sys.version_info >= (3, 12):
+        sem.release(1.5)  # 3.12's stdlib adds a float to its value: cconc's is a C integer (docs)
+        assert sem._value == 4.5
+    else:
         with pytest.raises(TypeError):
-            sem.release(1.5)
+            sem.release(1.5)  # (3.11's stdlib has added 1.5 to its value by then)
 
 
 def test_repeat_does_not_leak(threading_mod):

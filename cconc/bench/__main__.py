@@ -6,6 +6,7 @@ process, and prints the median time per operation of each and the speedup.
 import argparse
 import gc
 import json
+import os
 import platform
 import statistics
 import sys
@@ -63,8 +64,20 @@ def _fmt_ns(ns):
     return f"{ns:,.0f}" if ns >= 100 else f"{ns:.1f}"
 
 
-def markdown_table(results):
-    lines = ["| case | stdlib ns/op | cconc ns/op | speedup | others |", "|---|---:|---:|---:|---|"]
+def run_caption(rounds):
+    """Where and how a run was measured: the line above its Markdown table."""
+    try:
+        load = "load average %.2f at the start" % os.getloadavg()[0]
+    except (AttributeError, OSError):
+        load = "load average unknown"
+    return (f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} by `python -m cconc.bench`: "
+            f"Python {platform.python_version()}, {platform.machine()}, {os.cpu_count()} CPUs, {load}; "
+            f"median of {rounds} interleaved rounds per side.")
+
+
+def markdown_table(results, caption=None):
+    lines = [caption, ""] if caption else []
+    lines += ["| case | stdlib ns/op | cconc ns/op | speedup | others |", "|---|---:|---:|---:|---|"]
     for r in results:
         t = r["ns_per_op"]
         others = ", ".join(f"{k} {_fmt_ns(v)}" for k, v in t.items() if k not in ("stdlib", "cconc"))
@@ -73,12 +86,34 @@ def markdown_table(results):
     return "\n".join(lines) + "\n"
 
 
+RESULTS_BEGIN = "<!-- results:"
+RESULTS_END = "<!-- end of results -->"
+
+
+def write_markdown(path, table):
+    """Write the table to path; into a page that has the results markers (docs/performance.md),
+    replace only what lies between them."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            page = f.read()
+    except FileNotFoundError:
+        page = ""
+    begin, end = page.find(RESULTS_BEGIN), page.find(RESULTS_END)
+    if 0 <= begin < end:
+        head_end = page.index("\n", begin) + 1
+        table = page[:head_end] + table + page[end:]
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(table)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m cconc.bench", description=__doc__.split("\n\n")[1])
     parser.add_argument("filters", nargs="*", help="run only cases whose name contains one of these (case-insensitive)")
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     parser.add_argument("--rounds", type=int, default=ROUNDS, help="timed rounds per side (median taken)")
-    parser.add_argument("--markdown", metavar="FILE", help="also write the table as Markdown")
+    parser.add_argument("--markdown", metavar="FILE",
+                        help="also write the table as Markdown (into a page with the results markers, "
+                             "such as docs/performance.md, between them)")
     parser.add_argument("--list", action="store_true", help="list the case names and exit")
     args = parser.parse_args(argv)
 
@@ -98,6 +133,7 @@ def main(argv=None):
     print(f"cconc vs stdlib, Python {platform.python_version()} on {platform.machine()}, "
           f"median of {args.rounds} interleaved rounds")
     print(f"{'case':<{width}}  {'stdlib ns/op':>13}  {'cconc ns/op':>12}  {'speedup':>8}")
+    caption = run_caption(args.rounds)
     results = []
     for c in cases:
         times = measure(c, ("stdlib", "cconc") + c.extra, args.rounds)
@@ -107,8 +143,7 @@ def main(argv=None):
               f"{speedup:>7.2f}x" + (f"  ({others} ns/op)" if others else ""), flush=True)
         results.append({"case": c.name, "unit": c.unit, "ns_per_op": times, "speedup": speedup})
     if args.markdown:
-        with open(args.markdown, "w") as f:
-            f.write(markdown_table(results))
+        write_markdown(args.markdown, markdown_table(results, caption))
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"python": platform.python_version(), "machine": platform.machine(),
