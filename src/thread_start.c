@@ -63,6 +63,11 @@ typedef struct worker {
 static pthread_mutex_t cache_mutex = PTHREAD_MUTEX_INITIALIZER;
 static worker *idle_head = NULL;
 static int idle_count = 0;
+/* Workers whose func has returned (its Thread may already be joined) and that
+ * are not on the idle list yet: the drainer waits for them, or a fork right
+ * after join() would leave them alive in the parent, idling (cache_mutex). */
+static int finishing = 0;
+static pthread_cond_t finishing_cond = PTHREAD_COND_INITIALIZER;
 static int atfork_registered = 0;
 /* Set in the forked child's one thread: if it is a cached worker, it ends
  * with its func, as a new OS thread would (the process ends with it). */
@@ -124,8 +129,19 @@ static void run_one(PyObject *func)
     else
         PyErr_WriteUnraisable(func);
     Py_DECREF(func);
+    /* Counted before join() can return (wait_for_work uncounts it). */
+    pthread_mutex_lock(&cache_mutex);
+    finishing++;
+    pthread_mutex_unlock(&cache_mutex);
     /* Deletes the thread state: releases its sentinel lock and the GIL. */
     PyGILState_Release(g);
+}
+
+/* The worker has left the finishing state (cache_mutex held). */
+static void finished(void)
+{
+    if (--finishing == 0)
+        pthread_cond_broadcast(&finishing_cond);
 }
 
 /* Park on the idle list until handed a func (WORD_WORK), drained (WORD_EXIT:
@@ -133,10 +149,9 @@ static void run_one(PyObject *func)
  * our own, detached). */
 static uint32_t wait_for_work(worker *w)
 {
-    if (forked_into_child)
-        return WORD_IDLE;
     pthread_mutex_lock(&cache_mutex);
-    if (idle_count >= MAX_IDLE) {
+    finished();
+    if (forked_into_child || idle_count >= MAX_IDLE) {
         pthread_mutex_unlock(&cache_mutex);
         return WORD_IDLE;
     }
@@ -200,16 +215,17 @@ static void *worker_main(void *arg)
 /* os.fork()'s before-hook: end the idle threads and wait until they are gone. */
 static PyObject *drain_thread_cache(PyObject *module, PyObject *Py_UNUSED(ignored))
 {
+    worker *list;
+    Py_BEGIN_ALLOW_THREADS
     pthread_mutex_lock(&cache_mutex);
-    worker *list = idle_head;
+    while (finishing > 0) /* they are about to go idle: take them too */
+        pthread_cond_wait(&finishing_cond, &cache_mutex);
+    list = idle_head;
     for (worker *w = list; w; w = w->next)
         w->idle = 0;
     idle_head = NULL;
     idle_count = 0;
     pthread_mutex_unlock(&cache_mutex);
-    if (!list)
-        Py_RETURN_NONE;
-    Py_BEGIN_ALLOW_THREADS
     for (worker *w = list; w; w = w->next) {
         atomic_store(&w->word, WORD_EXIT);
         word_wake(&w->word);
@@ -228,6 +244,8 @@ static PyObject *drain_thread_cache(PyObject *module, PyObject *Py_UNUSED(ignore
 static void after_fork_child(void)
 {
     pthread_mutex_init(&cache_mutex, NULL);
+    pthread_cond_init(&finishing_cond, NULL);
+    finishing = 0;
     idle_head = NULL; /* the nodes belonged to threads of the parent; leaked, as they may be mid-use */
     idle_count = 0;
     forked_into_child = 1;
