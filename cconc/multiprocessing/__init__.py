@@ -18,6 +18,9 @@ from multiprocessing import *  # noqa: F401,F403  (the whole stdlib namespace fi
 from multiprocessing import SUBDEBUG, SUBWARNING, __all__  # noqa: F401
 
 from . import context
+# imported here: otherwise `from cconc.multiprocessing import queues` would
+# find the stdlib's submodule through __getattr__ once the stdlib imported it
+from . import queues  # noqa: F401
 
 # The names the stdlib binds to its default context's methods, bound to ours.
 globals().update((_name, getattr(context._default_context, _name)) for _name in __all__)
