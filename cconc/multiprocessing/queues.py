@@ -2,9 +2,13 @@
 
 ``Queue``, ``JoinableQueue`` and ``SimpleQueue`` keep their items in a byte
 ring in shared memory (a memfd: nothing is left in /dev/shm), written and read
-by C (src/multiprocessing/). A ``put`` that returns has placed the item: there
-is no feeder thread, and the item survives the death of the process that put
-it. Items are pickled with the stdlib's ``ForkingPickler`` (exact ``int``,
+by C (src/multiprocessing/). A ``put`` never waits for room: when the ring
+has room (and this process has nothing spilled) a ``put`` that returns has
+placed the item, which survives the death of the process that put it; when the
+ring is full, the encoded item goes to this process's spill buffer, which a
+feeder thread places in the ring in order (as the stdlib's feeder thread
+empties its buffer), and is lost if the process is killed or exits after
+cancel_join_thread(). Spilled items count in qsize(), the bound and join(). Items are pickled with the stdlib's ``ForkingPickler`` (exact ``int``,
 ``float``, ``str``, ``bytes``, ``bool`` and ``None`` travel as raw bytes), so
 objects with special reducers travel as they do on the stdlib.
 
@@ -55,8 +59,9 @@ class Queue(_cconc._MPQueue if _NATIVE else object):
     """multiprocessing.Queue(maxsize=0, *, ctx): a process-shared FIFO queue.
 
     ``buffer_size`` (keyword, cconc only) is the size in bytes of the shared
-    ring (default 8 MiB); a put waits for room when it is full. Items larger
-    than a quarter of it stream through it."""
+    ring (default 8 MiB); when it is full, puts spill to a per-process buffer
+    that a feeder thread places in the ring. Items larger than a quarter of it
+    stream through it."""
 
     def __init__(self, maxsize=0, *, ctx=None, buffer_size=None):
         # The C __new__ took the arguments. For concurrent.futures, which

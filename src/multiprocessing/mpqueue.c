@@ -785,8 +785,9 @@ static PyObject *mpq_get_buffer_size(MPQueueObject *self, void *unused)
 static PyMethodDef mpq_methods[] = {
     {"put", FASTCALL(mpq_put),
      "put(obj, block=True, timeout=None)\n--\n\n"
-     "Put obj into the queue. When this returns, the item is in shared memory\n"
-     "(no feeder thread): another process can get it even if this one dies."},
+     "Put obj into the queue. When the ring has room, the item is in shared memory\n"
+     "when this returns; else it is spilled to this process's buffer, which a feeder\n"
+     "thread places in the queue in order (lost if this process is killed)."},
     {"get", FASTCALL(mpq_get), "get(block=True, timeout=None)\n--\n\nRemove and return an item."},
     {"put_nowait", (PyCFunction)mpq_put_nowait, METH_O, "put_nowait(obj)\n--\n\n"},
     {"get_nowait", (PyCFunction)mpq_get_nowait, METH_NOARGS, "get_nowait()\n--\n\n"},
