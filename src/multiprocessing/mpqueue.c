@@ -50,6 +50,7 @@ typedef struct {
     cc_chan ch;
     cc_state *st; /* the module's state, alive as long as our type */
     int closed;
+    int simple; /* a _MPSimpleQueue (its put never spills) */
     int used; /* this handle has put an item: the stdlib's feeder thread exists */
     /* the spill buffer (see the top of this file) */
     spill_block *spill_first, *spill_last;
@@ -59,10 +60,7 @@ typedef struct {
     PyObject *weakreflist;
 } MPQueueObject;
 
-static int is_simple(MPQueueObject *self)
-{
-    return PyType_IsSubtype(Py_TYPE(self), self->st->MPSimpleQueue_type);
-}
+static int is_simple(MPQueueObject *self) { return self->simple; }
 
 /* The stdlib's errors on a closed queue: Queue raises ValueError, SimpleQueue
  * OSError from its closed pipe. 0 when open. */
@@ -144,6 +142,7 @@ static MPQueueObject *mpq_alloc(PyTypeObject *type)
     self->ch.hdr = NULL;
     self->ch.fd = -1;
     self->st = st;
+    self->simple = PyType_IsSubtype(type, st->MPSimpleQueue_type);
     self->spill_pid = getpid();
     return self;
 }
