@@ -20,6 +20,9 @@ from multiprocessing import SUBDEBUG, SUBWARNING, __all__  # noqa: F401
 from cconc import _mirror
 
 from . import context
+# imported here: otherwise `from cconc.multiprocessing import queues` would
+# find the stdlib's submodule through __getattr__ once the stdlib imported it
+from . import queues  # noqa: F401
 
 # The names the stdlib binds to its default context's methods, bound to ours.
 globals().update((_name, getattr(context._default_context, _name)) for _name in __all__)

@@ -2,9 +2,13 @@
 
 ``Queue``, ``JoinableQueue`` and ``SimpleQueue`` keep their items in a byte
 ring in shared memory (a memfd: nothing is left in /dev/shm), written and read
-by C (src/multiprocessing/). A ``put`` that returns has placed the item: there
-is no feeder thread, and the item survives the death of the process that put
-it. Items are pickled with the stdlib's ``ForkingPickler`` (exact ``int``,
+by C (src/multiprocessing/). A ``put`` never waits for room: when the ring
+has room (and this process has nothing spilled) a ``put`` that returns has
+placed the item, which survives the death of the process that put it; when the
+ring is full, the encoded item goes to this process's spill buffer, which a
+feeder thread places in the ring in order (as the stdlib's feeder thread
+empties its buffer), and is lost if the process is killed or exits after
+cancel_join_thread(). Spilled items count in qsize(), the bound and join(). Items are pickled with the stdlib's ``ForkingPickler`` (exact ``int``,
 ``float``, ``str``, ``bytes``, ``bool`` and ``None`` travel as raw bytes), so
 objects with special reducers travel as they do on the stdlib.
 
@@ -15,11 +19,14 @@ forkserver); pickling it at any other time raises ``RuntimeError``.
 Beyond the stdlib: ``put_many(items, block=True, timeout=None)`` and
 ``get_many(max_items, block=True, timeout=None)`` (see docs/multiprocessing.md).
 """
+import os
+import threading
 import types
 
 from multiprocessing import context as _std_context
 from multiprocessing import queues as _std_queues
 from multiprocessing import reduction as _reduction
+from multiprocessing import util as _util
 from queue import Empty, Full  # noqa: F401  (the stdlib's own classes)
 
 from cconc import _cconc, _mirror
@@ -36,7 +43,11 @@ if _NATIVE:
 def _rebuild(cls, dupfd):
     # In the child: the fd was passed by the start method (spawn's pass_fds,
     # forkserver's SCM_RIGHTS), exactly as multiprocessing passes its pipes.
-    return cls._attach(dupfd.detach())
+    q = cls._attach(dupfd.detach())
+    if isinstance(q, Queue):
+        q._ignore_epipe = False
+        q._reset_feeder()
+    return q
 
 
 def _reduce(self):
@@ -48,24 +59,63 @@ class Queue(_cconc._MPQueue if _NATIVE else object):
     """multiprocessing.Queue(maxsize=0, *, ctx): a process-shared FIFO queue.
 
     ``buffer_size`` (keyword, cconc only) is the size in bytes of the shared
-    ring (default 8 MiB); a put waits for room when it is full. Items larger
-    than a quarter of it stream through it."""
+    ring (default 8 MiB); when it is full, puts spill to a per-process buffer
+    that a feeder thread places in the ring. Items larger than a quarter of it
+    stream through it."""
 
     def __init__(self, maxsize=0, *, ctx=None, buffer_size=None):
         # The C __new__ took the arguments. For concurrent.futures, which
         # sets it on the stdlib's queue:
         self._ignore_epipe = False
+        self._reset_feeder()
+
+    def _reset_feeder(self):
+        # The feeder state of one process: a forked child starts afresh (the
+        # C spill buffer is reset the same way), as the stdlib's _after_fork.
+        self._feeder_pid = os.getpid()
+        self._feeder_box = [None]  # the current feeder thread
+        self._jointhread = None  # the Finalize that flushes at exit
         self._joincancelled = False
 
     __reduce__ = _reduce
 
+    def _start_feeder(self):
+        # Called by the C put when it spilled items and no feeder runs. The
+        # thread holds the queue while it runs and ends once the spill
+        # buffer is empty; a later spill starts another.
+        if self._feeder_pid != os.getpid():
+            self._reset_feeder()
+        thread = threading.Thread(target=self._feed, name="QueueFeederThread", daemon=True)
+        self._feeder_box[0] = thread
+        thread.start()
+        if self._jointhread is None and not self._joincancelled:
+            # as the stdlib's: at exit, wait for the feeder to flush the buffer
+            self._jointhread = _util.Finalize(self, Queue._finalize_join, [self._feeder_box], exitpriority=-5)
+
+    @staticmethod
+    def _finalize_join(box):
+        thread = box[0]
+        while thread is not None and thread is not threading.current_thread() and thread.is_alive():
+            _util.debug("joining queue feeder thread")
+            thread.join()
+            thread = box[0]
+
     def join_thread(self):
-        """Nothing to join: there is no feeder thread (a put has placed its item)."""
+        """Wait until the items this process spilled (put while the ring was
+        full) are in the queue; the queue must be closed, as on the stdlib."""
         assert self._closed, "Queue {0!r} not closed".format(self)
+        if self._feeder_pid == os.getpid():
+            Queue._finalize_join(self._feeder_box)
 
     def cancel_join_thread(self):
-        """Accepted for the stdlib's API; nothing is ever buffered in this process."""
+        """Let this process exit without waiting for its spilled items to be
+        placed in the queue: they are lost, as the stdlib's buffered items."""
+        if self._feeder_pid != os.getpid():
+            self._reset_feeder()
         self._joincancelled = True
+        if self._jointhread is not None:
+            self._jointhread.cancel()
+            self._jointhread = None
 
     if hasattr(_std_queues.Queue, "__class_getitem__"):  # 3.12+
         __class_getitem__ = classmethod(types.GenericAlias)

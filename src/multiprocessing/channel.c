@@ -40,7 +40,7 @@
 #  define SPIN_ROUNDS 64
 #endif
 #define CHAN_MAGIC 0x71636363u /* "cccq" */
-#define CHAN_VERSION 1u
+#define CHAN_VERSION 2u
 /* Copies larger than this run without the GIL. */
 #define BIG_COPY ((size_t)256 * 1024)
 
@@ -56,10 +56,16 @@ struct cc_chan_shared {
     _Atomic uint32_t w_in_msg;           /* a long message is partly published */
     /* written by the rlock holder */
     _Alignas(64) _Atomic uint64_t tail;
-    _Atomic uint32_t w_sleep; /* the wlock holder sleeps on tail */
+    _Atomic uint32_t w_sleep;    /* the wlock holder sleeps on tail */
+    _Atomic uint32_t room_sleep; /* processes waiting for room without the wlock */
     /* JoinableQueue */
     _Alignas(64) _Atomic uint32_t done; /* messages marked task_done */
     _Atomic uint32_t j_sleep;           /* processes sleeping in join() */
+    /* Items whose put returned but that wait in their process's spill buffer
+     * (cc_chan_put): counted by qsize, the bound and join. Changed only
+     * under wlock; its own line, rarely written, so the hot paths' load of
+     * it stays a cache hit. */
+    _Alignas(64) _Atomic uint32_t spilled;
 };
 
 _Static_assert(sizeof(struct cc_chan_shared) <= HDR_SIZE, "channel header larger than its page");
@@ -335,9 +341,12 @@ uint32_t cc_chan_maxsize(const cc_chan *ch) { return ch->hdr->maxsize; }
 
 uint32_t cc_chan_count(const cc_chan *ch)
 {
+    /* spilled before head: a feeder stores head then lowers spilled, so
+     * this order may count an item twice for an instant, never zero times */
+    uint32_t spilled = atomic_load(&ch->hdr->spilled);
     uint64_t t = atomic_load(&ch->hdr->tail);
     uint64_t h = atomic_load(&ch->hdr->head);
-    return word_count(h) - word_count(t);
+    return word_count(h) - word_count(t) + spilled;
 }
 
 /* Copy, without the GIL when large (the caller owns both buffers meanwhile). */
@@ -471,7 +480,7 @@ static void writer_recover(cc_chan *ch)
 
 /* A message longer than a quarter of the ring, in chunks; on failure after
  * the first chunk an ABORT frame tells the readers to drop it. */
-static int writer_stream(writer *w, const cc_chan_msg *m, cc_deadline deadline)
+static int writer_stream(writer *w, const cc_chan_msg *m, int slot, cc_deadline deadline)
 {
     struct cc_chan_shared *h = w->ch->hdr;
     size_t chunk_max = w->ch->capacity / 4;
@@ -482,7 +491,7 @@ static int writer_stream(writer *w, const cc_chan_msg *m, cc_deadline deadline)
     while (sent < m->len) {
         size_t pre = sent ? 0 : sizeof total;
         size_t chunk = m->len - sent < chunk_max - pre ? m->len - sent : chunk_max - pre;
-        r = writer_wait(w, writer_need(w, pre + chunk), sent == 0, deadline);
+        r = writer_wait(w, writer_need(w, pre + chunk), slot && sent == 0, deadline);
         if (r != CC_CHAN_OK)
             break;
         unsigned flags = (sent ? 0 : F_BEGIN) | (sent + chunk == m->len ? F_END : 0);
@@ -520,13 +529,159 @@ int cc_chan_send(cc_chan *ch, const cc_chan_msg *msgs, Py_ssize_t n, cc_deadline
                 break;
             writer_put_frame(&w, F_BEGIN | F_END, m->tag, NULL, 0, m->data, m->len);
         }
-        else if ((r = writer_stream(&w, m, deadline)) != CC_CHAN_OK)
+        else if ((r = writer_stream(&w, m, 1, deadline)) != CC_CHAN_OK)
             break;
         ++*nsent;
     }
     writer_publish(&w);
     pthread_mutex_unlock(&h->wlock);
     return r;
+}
+
+/* ------------------------------------------------------------ spilling */
+
+/* Bytes that placing message m now certainly fits in: a single frame with
+ * its PAD, or every chunk of a long one plus a PAD of up to a chunk. */
+static size_t msg_need(const writer *w, const cc_chan_msg *m)
+{
+    size_t chunk_max = w->ch->capacity / 4;
+    if (m->len <= chunk_max - FRAME_HDR)
+        return writer_need(w, m->len);
+    size_t total = m->len + sizeof(uint64_t);
+    size_t chunks = (total + chunk_max - FRAME_HDR - 1) / (chunk_max - FRAME_HDR);
+    return total + chunks * (FRAME_HDR + 8) + chunk_max;
+}
+
+static int place(writer *w, const cc_chan_msg *m)
+{
+    if (m->len <= w->ch->capacity / 4 - FRAME_HDR) {
+        writer_put_frame(w, F_BEGIN | F_END, m->tag, NULL, 0, m->data, m->len);
+        return CC_CHAN_OK;
+    }
+    /* room for all of it was checked, unless the message can never fit (feeder) */
+    return writer_stream(w, m, 0, CC_FOREVER);
+}
+
+/* Wait, holding no lock, until a reader moves tail away from `t`: at most a
+ * slice. Waiters are counted in room_sleep so that readers wake them. */
+static int wait_tail_unlocked(struct cc_chan_shared *h, uint64_t t, cc_deadline deadline)
+{
+    if (spin_until_changed(pos_half(&h->tail), word_pos(t)))
+        return CC_CHAN_OK;
+    atomic_fetch_add(&h->room_sleep, 1);
+    int r = 0;
+    if (atomic_load(&h->tail) == t)
+        r = wait_slice(pos_half(&h->tail), word_pos(t), deadline);
+    atomic_fetch_sub(&h->room_sleep, 1);
+    return r < 0 ? CC_CHAN_ERROR : CC_CHAN_OK;
+}
+
+static void spill_reserve(struct cc_chan_shared *h, Py_ssize_t n, Py_ssize_t *nspilled)
+{
+    atomic_fetch_add(&h->spilled, (uint32_t)n);
+    *nspilled += n;
+}
+
+int cc_chan_put(cc_chan *ch, const cc_chan_msg *msgs, Py_ssize_t n, cc_deadline deadline, int spill_all,
+                Py_ssize_t *nsent, Py_ssize_t *nspilled)
+{
+    struct cc_chan_shared *h = ch->hdr;
+    uint32_t maxsize = h->maxsize;
+    int died;
+    *nsent = *nspilled = 0;
+    if (spill_all && !maxsize) {
+        /* no bound to check: the reservation needs no lock */
+        spill_reserve(h, n, nspilled);
+        return CC_CHAN_OK;
+    }
+    int r = lock_robust(&h->wlock, deadline, &died);
+    if (r == CC_CHAN_TIMEOUT && !maxsize) {
+        /* put_nowait on an unbounded queue while another put holds the lock:
+         * never Full, the items go behind in the spill */
+        spill_reserve(h, n, nspilled);
+        return CC_CHAN_OK;
+    }
+    if (r != CC_CHAN_OK)
+        return r;
+    if (died)
+        writer_recover(ch);
+    writer w;
+    writer_start(&w, ch);
+    for (Py_ssize_t i = 0; i < n;) {
+        const cc_chan_msg *m = &msgs[i];
+        uint64_t t = atomic_load_explicit(&h->tail, memory_order_acquire);
+        if (maxsize && w.count - word_count(t) + atomic_load(&h->spilled) >= maxsize) {
+            /* The bound is reached. Wait for a get without the lock: spilled
+             * items hold slots, and their feeders need the lock to place them. */
+            writer_publish(&w);
+            pthread_mutex_unlock(&h->wlock);
+            if (cc_deadline_passed(deadline))
+                return CC_CHAN_TIMEOUT;
+            if ((r = wait_tail_unlocked(h, t, deadline)) != CC_CHAN_OK)
+                return r;
+            if ((r = lock_robust(&h->wlock, deadline, &died)) != CC_CHAN_OK)
+                return r;
+            if (died)
+                writer_recover(ch);
+            writer_start(&w, ch);
+            continue;
+        }
+        if (!spill_all) {
+            if (writer_room(&w, t) >= msg_need(&w, m)) {
+                if ((r = place(&w, m)) != CC_CHAN_OK)
+                    break; /* cannot happen: room was checked */
+                ++*nsent;
+                i++;
+                continue;
+            }
+            spill_all = 1; /* no room: this item and the rest go to the spill, in order */
+        }
+        spill_reserve(h, 1, nspilled);
+        i++;
+    }
+    writer_publish(&w);
+    pthread_mutex_unlock(&h->wlock);
+    return r;
+}
+
+int cc_chan_feed(cc_chan *ch, const cc_chan_msg *msgs, Py_ssize_t n, Py_ssize_t *nsent)
+{
+    struct cc_chan_shared *h = ch->hdr;
+    int died;
+    *nsent = 0;
+    int r = lock_robust(&h->wlock, CC_FOREVER, &died);
+    if (r != CC_CHAN_OK)
+        return r;
+    if (died)
+        writer_recover(ch);
+    writer w;
+    writer_start(&w, ch);
+    uint64_t t = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        t = atomic_load_explicit(&h->tail, memory_order_acquire);
+        size_t need = msg_need(&w, &msgs[i]);
+        /* a message that could never fit at once streams (holding the lock
+         * while readers take it); any other waits, without the lock, for room */
+        if (writer_room(&w, t) < need && need <= ch->capacity - FRAME_HDR) {
+            r = CC_CHAN_NOROOM;
+            break;
+        }
+        if ((r = place(&w, &msgs[i])) != CC_CHAN_OK)
+            break;
+        ++*nsent;
+    }
+    writer_publish(&w);
+    /* after head: the items are never uncounted (see cc_chan_count) */
+    atomic_fetch_sub(&h->spilled, (uint32_t)*nsent);
+    pthread_mutex_unlock(&h->wlock);
+    if (r == CC_CHAN_NOROOM && wait_tail_unlocked(h, t, CC_FOREVER) != CC_CHAN_OK)
+        return CC_CHAN_ERROR;
+    return r;
+}
+
+void cc_chan_unspill(cc_chan *ch, Py_ssize_t n)
+{
+    atomic_fetch_sub(&ch->hdr->spilled, (uint32_t)n);
 }
 
 /* ------------------------------------------------------------ reading */
@@ -546,7 +701,7 @@ static void reader_commit(reader *rd)
         return;
     atomic_store(&h->tail, now);
     rd->committed = now;
-    if (atomic_load(&h->w_sleep))
+    if (atomic_load(&h->w_sleep) || atomic_load(&h->room_sleep))
         futex_wake_all(pos_half(&h->tail));
 }
 
@@ -711,10 +866,18 @@ int cc_chan_recv(cc_chan *ch, Py_ssize_t max_items, cc_deadline deadline, cc_cha
 
 /* ------------------------------------------------------------ JoinableQueue */
 
+/* Items put and not yet marked done: placed in the ring, or spilled.
+ * spilled is read before head (see cc_chan_count). */
+static uint32_t put_count(struct cc_chan_shared *h)
+{
+    uint32_t spilled = atomic_load(&h->spilled);
+    return word_count(atomic_load(&h->head)) + spilled;
+}
+
 uint32_t cc_chan_unfinished(const cc_chan *ch)
 {
     uint32_t done = atomic_load(&ch->hdr->done);
-    return word_count(atomic_load(&ch->hdr->head)) - done;
+    return put_count(ch->hdr) - done;
 }
 
 int cc_chan_task_done(cc_chan *ch)
@@ -728,7 +891,7 @@ int cc_chan_task_done(cc_chan *ch)
             return -1;
         }
     } while (!atomic_compare_exchange_weak(&h->done, &done, done + 1));
-    if (done + 1 == placed && atomic_load(&h->j_sleep))
+    if (done + 1 == put_count(h) && atomic_load(&h->j_sleep))
         futex_wake_all((void *)&h->done);
     return 0;
 }
@@ -738,7 +901,7 @@ int cc_chan_join(cc_chan *ch)
     struct cc_chan_shared *h = ch->hdr;
     for (;;) {
         uint32_t done = atomic_load(&h->done);
-        if (done == word_count(atomic_load(&h->head)))
+        if (done == put_count(h))
             return CC_CHAN_OK;
         atomic_fetch_add(&h->j_sleep, 1);
         int r = 0;

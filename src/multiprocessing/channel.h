@@ -55,6 +55,7 @@
 #define CC_CHAN_OK 0
 #define CC_CHAN_TIMEOUT 1
 #define CC_CHAN_ERROR (-1) /* a Python exception is set */
+#define CC_CHAN_NOROOM 2  /* cc_chan_feed: wait for room again */
 
 /* Message tags: how the payload encodes the object (codec.c). */
 enum {
@@ -93,7 +94,7 @@ void cc_chan_close_fd(cc_chan *ch);
 void cc_chan_unmap(cc_chan *ch);
 
 uint32_t cc_chan_maxsize(const cc_chan *ch);
-/* Complete messages placed and not yet taken. */
+/* Complete messages placed and not yet taken, plus those spilled. */
 uint32_t cc_chan_count(const cc_chan *ch);
 
 /* One message to send: its tag and payload (contiguous, kept alive by the caller). */
@@ -108,6 +109,24 @@ typedef struct {
  * TIMEOUT and ERROR. */
 int cc_chan_send(cc_chan *ch, const cc_chan_msg *msgs, Py_ssize_t n, cc_deadline deadline,
                  Py_ssize_t *nsent);
+
+/* Queue's put: send msgs[0..n) in order, waiting (until `deadline`) for
+ * the queue bound only, never for room. When the ring has no room for a
+ * message, that message and the rest are reserved as spilled instead
+ * (counted by cc_chan_count, the bound and join until a feeder places
+ * them): *nsent were placed, the next *nspilled were reserved (also on
+ * TIMEOUT and ERROR), and the caller keeps those in its spill buffer.
+ * spill_all: reserve every message (the caller's spill is not empty). */
+int cc_chan_put(cc_chan *ch, const cc_chan_msg *msgs, Py_ssize_t n, cc_deadline deadline, int spill_all,
+                Py_ssize_t *nsent, Py_ssize_t *nspilled);
+/* The feeder: place reserved (spilled) msgs[0..n) in order, as many as
+ * there is room for. CC_CHAN_OK when all were placed; CC_CHAN_NOROOM after
+ * waiting (a slice at most, holding no lock) for a reader to make room.
+ * *nsent says how many were placed. A message that can never fit in the
+ * ring at once streams, holding the write lock until readers took it. */
+int cc_chan_feed(cc_chan *ch, const cc_chan_msg *msgs, Py_ssize_t n, Py_ssize_t *nsent);
+/* Give back the reservation of n spilled messages that will not be placed. */
+void cc_chan_unspill(cc_chan *ch, Py_ssize_t n);
 
 /* Where received messages go. take() is called under the read lock with the
  * GIL held and must not run Python code (it may allocate objects that are

@@ -1,30 +1,66 @@
 /* The process-shared queues of cconc.multiprocessing: _MPQueue (under Queue
  * and JoinableQueue) and _MPSimpleQueue (under SimpleQueue), each a handle on
  * a channel (channel.c). A put encodes the item in the calling thread and
- * places it in shared memory before returning: there is no feeder thread.
+ * places it in shared memory before returning when the ring has room.
+ *
+ * The spill (Queue and JoinableQueue only). When the ring has no room, a put
+ * that the queue bound allows does not wait: as the stdlib's put appends to
+ * its feeder thread's buffer, the encoded item is reserved in the shared
+ * header (cc_chan_put: qsize, the bound and join count it) and appended to
+ * this handle's spill buffer, and a feeder thread (started by the Python
+ * subclass, _start_feeder, when the buffer becomes non-empty) places the
+ * buffer's items in order (_feed) and ends when it is empty. While the buffer
+ * is not empty, every put of this process goes behind it. The buffer belongs
+ * to the process that filled it (spill_pid): a forked child drops its copy.
+ *
  * The Python subclasses in cconc/multiprocessing/queues.py add the stdlib's
  * constructor signature, pickling (passing the memfd to a child process as
- * multiprocessing passes fds) and join_thread/cancel_join_thread. */
+ * multiprocessing passes fds), the feeder thread and join_thread /
+ * cancel_join_thread. */
 #include "codec.h"
 
 #include <errno.h>
+#include <string.h>
 #include <structmember.h>
+#include <unistd.h>
 
 #ifdef __linux__ /* channel.c's platform; elsewhere cconc.multiprocessing uses the stdlib's queues */
+
+/* An encoded item waiting in the spill buffer. */
+typedef struct {
+    int tag;
+    size_t len;
+    const char *data; /* into owner, or scalar */
+    PyObject *owner;  /* keeps data alive (bytes, str, the pickle) */
+    char scalar[8];
+} spill_entry;
+
+#define SPILL_BLOCK 256
+
+/* Entries live in a list of fixed blocks: they never move, so the feeder can
+ * send from them with the GIL released while puts append. */
+typedef struct spill_block {
+    struct spill_block *next;
+    int begin, end; /* live entries are e[begin..end) */
+    spill_entry e[SPILL_BLOCK];
+} spill_block;
 
 typedef struct {
     PyObject_HEAD
     cc_chan ch;
     cc_state *st; /* the module's state, alive as long as our type */
     int closed;
+    int simple; /* a _MPSimpleQueue (its put never spills) */
     int used; /* this handle has put an item: the stdlib's feeder thread exists */
+    /* the spill buffer (see the top of this file) */
+    spill_block *spill_first, *spill_last;
+    Py_ssize_t spill_n;
+    pid_t spill_pid;   /* the process the buffer and the feeder belong to */
+    int feeder_active; /* a feeder thread of spill_pid is running _feed */
     PyObject *weakreflist;
 } MPQueueObject;
 
-static int is_simple(MPQueueObject *self)
-{
-    return PyType_IsSubtype(Py_TYPE(self), self->st->MPSimpleQueue_type);
-}
+static int is_simple(MPQueueObject *self) { return self->simple; }
 
 /* The stdlib's errors on a closed queue: Queue raises ValueError, SimpleQueue
  * OSError from its closed pipe. 0 when open. */
@@ -106,6 +142,8 @@ static MPQueueObject *mpq_alloc(PyTypeObject *type)
     self->ch.hdr = NULL;
     self->ch.fd = -1;
     self->st = st;
+    self->simple = PyType_IsSubtype(type, st->MPSimpleQueue_type);
+    self->spill_pid = getpid();
     return self;
 }
 
@@ -189,12 +227,108 @@ static int mpq_traverse(MPQueueObject *self, visitproc visit, void *arg)
     return 0;
 }
 
+/* ------------------------------------------------------------ spill buffer */
+
+static void spill_entry_clear(spill_entry *e) { Py_CLEAR(e->owner); }
+
+/* Drop the first n entries (placed by the feeder, or abandoned). */
+static void spill_pop(MPQueueObject *self, Py_ssize_t n)
+{
+    while (n > 0 && self->spill_first) {
+        spill_block *b = self->spill_first;
+        while (n > 0 && b->begin < b->end) {
+            spill_entry_clear(&b->e[b->begin++]);
+            self->spill_n--;
+            n--;
+        }
+        if (b->begin == b->end && (b->end == SPILL_BLOCK || !b->next)) {
+            self->spill_first = b->next;
+            if (!b->next)
+                self->spill_last = NULL;
+            PyMem_Free(b);
+        }
+    }
+}
+
+/* Drop every entry. `reserved`: give their reservations back to the
+ * channel (not in a forked child: the entries are its parent's). */
+static void spill_drop(MPQueueObject *self, int reserved)
+{
+    if (reserved && self->spill_n && self->ch.hdr)
+        cc_chan_unspill(&self->ch, self->spill_n);
+    spill_pop(self, self->spill_n);
+}
+
+/* Forked child: the inherited buffer and feeder are the parent's. */
+static void spill_check_pid(MPQueueObject *self)
+{
+    pid_t pid = getpid();
+    if (self->spill_pid == pid)
+        return;
+    spill_drop(self, 0);
+    self->feeder_active = 0;
+    self->spill_pid = pid;
+}
+
+/* A free entry at the end of the buffer, or NULL (MemoryError). */
+static spill_entry *spill_slot(MPQueueObject *self)
+{
+    spill_block *b = self->spill_last;
+    if (!b || b->end == SPILL_BLOCK) {
+        spill_block *nb = PyMem_Malloc(sizeof(spill_block));
+        if (!nb) {
+            PyErr_NoMemory();
+            return NULL;
+        }
+        nb->next = NULL;
+        nb->begin = nb->end = 0;
+        if (b)
+            b->next = nb;
+        else
+            self->spill_first = nb;
+        self->spill_last = b = nb;
+    }
+    return &b->e[b->end];
+}
+
+/* Move an encoded item to the end of the buffer (it owns the payload from
+ * now on). -1 with MemoryError, the item left as it was. */
+static int spill_append(MPQueueObject *self, cc_mp_item *item)
+{
+    spill_entry *e = spill_slot(self);
+    if (!e)
+        return -1;
+    e->tag = item->msg.tag;
+    e->len = item->msg.len;
+    e->owner = item->owner;
+    item->owner = NULL;
+    if (item->msg.data == item->scalar) {
+        memcpy(e->scalar, item->scalar, sizeof e->scalar);
+        e->data = e->scalar;
+    }
+    else
+        e->data = item->msg.data;
+    if (item->has_view) {
+        /* The pickle object (owner) keeps its buffer where it is while it
+         * lives: ForkingPickler.dumps returns a memoryview or bytes that
+         * nothing else references or resizes. */
+        PyBuffer_Release(&item->view);
+        item->has_view = 0;
+    }
+    self->spill_last->end++;
+    self->spill_n++;
+    return 0;
+}
+
 static void mpq_dealloc(MPQueueObject *self)
 {
     PyTypeObject *tp = Py_TYPE(self);
     PyObject_GC_UnTrack(self);
     if (self->weakreflist)
         PyObject_ClearWeakRefs((PyObject *)self);
+    /* Items still spilled are lost with the last reference to the handle
+     * (the feeder holds one while it runs): give their slots back. */
+    spill_drop(self, self->spill_pid == getpid());
     cc_chan_close_fd(&self->ch);
     cc_chan_unmap(&self->ch);
     tp->tp_free((PyObject *)self);
@@ -202,6 +336,47 @@ static void mpq_dealloc(MPQueueObject *self)
 }
 
 /* ------------------------------------------------------------ put */
+
+/* Queue's put of the encoded enc[0..n) (msgs: their messages): place them,
+ * or spill them when the ring has no room. *sent counts the items placed or
+ * spilled (put, as far as the caller can tell), also on TIMEOUT and ERROR. */
+static int queue_put(MPQueueObject *self, cc_mp_item *enc, const cc_chan_msg *msgs, Py_ssize_t n,
+                     cc_deadline deadline, Py_ssize_t *sent)
+{
+    int spill_all = 0;
+    if (self->spill_n) {
+        spill_check_pid(self);
+        spill_all = self->spill_n > 0; /* behind what this process spilled */
+    }
+    Py_ssize_t placed, spilled;
+    int r = cc_chan_put(&self->ch, msgs, n, deadline, spill_all, &placed, &spilled);
+    *sent = placed;
+    if (!spilled)
+        return r;
+    spill_check_pid(self);
+    for (Py_ssize_t i = placed; i < placed + spilled; i++) {
+        if (spill_append(self, &enc[i]) < 0) {
+            /* out of memory: these items are not put after all */
+            cc_chan_unspill(&self->ch, placed + spilled - i);
+            return CC_CHAN_ERROR;
+        }
+        ++*sent;
+    }
+    if (self->feeder_active)
+        return r;
+    /* State is consistent: the items are in the buffer. Starting the thread
+     * runs Python code, which may put too. */
+    self->feeder_active = 1;
+    PyObject *res = PyObject_CallMethod((PyObject *)self, "_start_feeder", NULL);
+    if (!res) {
+        self->feeder_active = 0; /* the next spilling put tries again */
+        if (r == CC_CHAN_ERROR) /* keep the first error */
+            PyErr_Clear();
+        return CC_CHAN_ERROR;
+    }
+    Py_DECREF(res);
+    return r;
+}
 
 /* Put items[0..n); 0, or -1 with an exception carrying put_count when batch. */
 static int put_items(MPQueueObject *self, PyObject *const *items, Py_ssize_t n, int block, PyObject *timeout,
@@ -235,7 +410,11 @@ static int put_items(MPQueueObject *self, PyObject *const *items, Py_ssize_t n, 
         if (enc[i].msg.data == enc[i].scalar)
             msgs[i].data = enc[i].scalar;
     }
-    r = cc_chan_send(&self->ch, msgs, n, deadline, &sent);
+    if (is_simple(self))
+        r = cc_chan_send(&self->ch, msgs, n, deadline, &sent);
+    else {
+        r = queue_put(self, enc, msgs, n, deadline, &sent);
+    }
     if (sent)
         self->used = 1;
     if (r == CC_CHAN_TIMEOUT) {
@@ -317,6 +496,51 @@ static PyObject *mpq_put_many(MPQueueObject *self, PyObject *const *args, Py_ssi
 static PyObject *mpq_simple_put_many(MPQueueObject *self, PyObject *items)
 {
     return put_many_impl(self, items, 1, NULL);
+}
+
+/* _feed(): the feeder thread's body. Places the spilled items in order,
+ * waiting for room as needed, and returns once the buffer is empty (a later
+ * spill starts a new feeder). */
+static PyObject *mpq_feed(MPQueueObject *self, PyObject *unused)
+{
+    enum { BATCH = 1024 };
+    cc_chan_msg *msgs = PyMem_Malloc(sizeof(cc_chan_msg) * BATCH);
+    if (!msgs) {
+        self->feeder_active = 0;
+        return PyErr_NoMemory();
+    }
+    for (;;) {
+        if (self->spill_pid != getpid())
+            break; /* a forked copy of the feeder's caller: not ours */
+        if (!self->spill_n) {
+            self->feeder_active = 0;
+            break;
+        }
+        Py_ssize_t k = 0;
+        for (spill_block *b = self->spill_first; b && k < BATCH; b = b->next)
+            for (int i = b->begin; i < b->end && k < BATCH; i++, k++) {
+                msgs[k].tag = b->e[i].tag;
+                msgs[k].data = b->e[i].data;
+                msgs[k].len = b->e[i].len;
+            }
+        /* Only this thread removes entries: they stay valid while the GIL
+         * is released (puts only append). */
+        Py_ssize_t sent;
+        int r = cc_chan_feed(&self->ch, msgs, k, &sent);
+        spill_pop(self, sent);
+        if (r == CC_CHAN_ERROR) {
+            self->feeder_active = 0;
+            PyMem_Free(msgs);
+            return NULL;
+        }
+    }
+    PyMem_Free(msgs);
+    Py_RETURN_NONE;
+}
+
+static PyObject *mpq_spilled(MPQueueObject *self, void *unused)
+{
+    return PyLong_FromSsize_t(self->spill_pid == getpid() ? self->spill_n : 0);
 }
 
 /* ------------------------------------------------------------ get */
@@ -560,8 +784,9 @@ static PyObject *mpq_get_buffer_size(MPQueueObject *self, void *unused)
 static PyMethodDef mpq_methods[] = {
     {"put", FASTCALL(mpq_put),
      "put(obj, block=True, timeout=None)\n--\n\n"
-     "Put obj into the queue. When this returns, the item is in shared memory\n"
-     "(no feeder thread): another process can get it even if this one dies."},
+     "Put obj into the queue. When the ring has room, the item is in shared memory\n"
+     "when this returns; else it is spilled to this process's buffer, which a feeder\n"
+     "thread places in the queue in order (lost if this process is killed)."},
     {"get", FASTCALL(mpq_get), "get(block=True, timeout=None)\n--\n\nRemove and return an item."},
     {"put_nowait", (PyCFunction)mpq_put_nowait, METH_O, "put_nowait(obj)\n--\n\n"},
     {"get_nowait", (PyCFunction)mpq_get_nowait, METH_NOARGS, "get_nowait()\n--\n\n"},
@@ -580,6 +805,7 @@ static PyMethodDef mpq_methods[] = {
     {"_task_done", (PyCFunction)mpq_task_done, METH_NOARGS, NULL},
     {"_join", (PyCFunction)mpq_join, METH_NOARGS, NULL},
     {"_attach", (PyCFunction)mpq_attach, METH_O | METH_CLASS, NULL},
+    {"_feed", (PyCFunction)mpq_feed, METH_NOARGS, NULL},
     {NULL},
 };
 
@@ -600,6 +826,7 @@ static PyGetSetDef mpq_getset[] = {
     {"_closed", (getter)mpq_get_closed, NULL, NULL, NULL},
     {"_unfinished_tasks", (getter)mpq_unfinished, NULL, NULL, NULL},
     {"_buffer_size", (getter)mpq_get_buffer_size, NULL, NULL, NULL},
+    {"_spilled", (getter)mpq_spilled, NULL, NULL, NULL},
     {NULL},
 };
 
