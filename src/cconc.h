@@ -165,6 +165,9 @@ int cc_lock_timeout(PyObject *blocking, PyObject *timeout, cc_deadline *deadline
 int cc_cond_timeout(PyObject *timeout, cc_deadline *deadline);
 int cc_endtime_timeout(PyObject *timeout, cc_deadline *deadline);
 int cc_queue_timeout(int block, PyObject *timeout, cc_deadline *deadline);
+/* Attach `value` to the exception being raised as attribute `name` (the
+ * put_count / items of a batch that failed half-way: queue.c, mpqueue.c). */
+void cc_exc_attach(const char *name, PyObject *value);
 
 /* ------------------------------------------------------------------------
  * The waiting core (park.c).

@@ -479,8 +479,7 @@ static int qwait_check_overflow(const qwait *w)
     return 0;
 }
 
-/* Attach `value` to the exception being raised as attribute `name`. */
-static void exc_attach(const char *name, PyObject *value)
+void cc_exc_attach(const char *name, PyObject *value)
 {
     PyObject *type, *exc, *tb;
     PyErr_Fetch(&type, &exc, &tb);
@@ -667,7 +666,7 @@ wait_for_items:
     }
     cc_waitlist_wake(&self->putters, got);
     if (got == n && q_cond_notify(self, COND_NOT_FULL, got, held) < 0) {
-        exc_attach("items", list);
+        cc_exc_attach("items", list);
         Py_DECREF(list);
         goto error_held;
     }
@@ -675,7 +674,7 @@ wait_for_items:
         /* Never lose what was taken: the exception carries it as .items. */
         if (PyList_SetSlice(list, got, n, NULL) < 0)
             PyErr_Clear();
-        exc_attach("items", list);
+        cc_exc_attach("items", list);
         Py_DECREF(list);
         goto error_held;
     }
@@ -819,7 +818,7 @@ static PyObject *queue_put_many(QueueObject *self, PyObject *const *args, Py_ssi
     if (r < 0) {
         PyObject *count = PyLong_FromSsize_t(done);
         if (count) {
-            exc_attach("put_count", count);
+            cc_exc_attach("put_count", count);
             Py_DECREF(count);
         }
         return NULL;

@@ -119,16 +119,6 @@ static int parse_block(PyObject *obj, int *block)
     return 0;
 }
 
-static void exc_attach(const char *name, PyObject *value)
-{
-    PyObject *type, *exc, *tb;
-    PyErr_Fetch(&type, &exc, &tb);
-    PyErr_NormalizeException(&type, &exc, &tb);
-    if (exc && PyObject_SetAttrString(exc, name, value) < 0)
-        PyErr_Clear();
-    PyErr_Restore(type, exc, tb);
-}
-
 /* ------------------------------------------------------------ construction */
 
 static MPQueueObject *mpq_alloc(PyTypeObject *type)
@@ -437,7 +427,7 @@ done:
     if (batch) {
         PyObject *count = PyLong_FromSsize_t(sent);
         if (count) {
-            exc_attach("put_count", count);
+            cc_exc_attach("put_count", count);
             Py_DECREF(count);
         }
     }
@@ -677,7 +667,7 @@ static PyObject *get_many_impl(MPQueueObject *self, PyObject *max_obj, int block
         Py_DECREF(sink.list);
         PyErr_Restore(err_type, err_value, err_tb);
         if (good) {
-            exc_attach("items", good);
+            cc_exc_attach("items", good);
             Py_DECREF(good);
         }
         return NULL;
@@ -685,7 +675,7 @@ static PyObject *get_many_impl(MPQueueObject *self, PyObject *max_obj, int block
     PyMem_Free(bad);
     if (r != CC_CHAN_OK) {
         if (PyList_GET_SIZE(sink.list))
-            exc_attach("items", sink.list);
+            cc_exc_attach("items", sink.list);
         Py_DECREF(sink.list);
         return NULL;
     }
