@@ -101,3 +101,12 @@ def assert_no_memory_growth(operation, repeat=20_000, limit=64 * 1024):
     finally:
         tracemalloc.stop()
     assert grown < limit, f"memory grew by {grown} bytes over {repeat} calls"
+
+
+def have_module(name):
+    """Whether `name` imports (CPython's own `test` package is optional in an install)."""
+    try:
+        __import__(name)
+    except ImportError:
+        return False
+    return True

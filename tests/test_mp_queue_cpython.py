@@ -10,6 +10,8 @@ import textwrap
 
 import pytest
 
+from helpers import have_module
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 RUNNER = textwrap.dedent(
@@ -52,16 +54,8 @@ RUNNER = textwrap.dedent(
 )
 
 
-def _have(module):
-    try:
-        __import__(module)
-    except ImportError:
-        return False
-    return True
-
-
 @pytest.mark.timeout(300)
-@pytest.mark.skipif(not _have("test._test_multiprocessing"), reason="CPython's test package is not installed")
+@pytest.mark.skipif(not have_module("test._test_multiprocessing"), reason="CPython's test package is not installed")
 def test_cpython_queue_tests_on_cconc_queues():
     proc = subprocess.run(
         [sys.executable, "-c", RUNNER.format(root=ROOT)],

@@ -7,6 +7,8 @@ import textwrap
 
 import pytest
 
+from helpers import have_module
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 RUNNER = textwrap.dedent(
@@ -47,16 +49,8 @@ RUNNER = textwrap.dedent(
 )
 
 
-def _have(module):
-    try:
-        __import__(module)
-    except ImportError:
-        return False
-    return True
-
-
 @pytest.mark.timeout(300)
-@pytest.mark.skipif(not _have("test.test_selectors"), reason="CPython's test package is not installed")
+@pytest.mark.skipif(not have_module("test.test_selectors"), reason="CPython's test package is not installed")
 @pytest.mark.parametrize(
     "modules",
     [
