@@ -212,15 +212,27 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-/* os.fork()'s before-hook: end the idle threads and wait until they are gone. */
+/* os.fork()'s before-hook: end the idle threads and wait until they are gone.
+ * It keeps the GIL: a GIL released here would let another Python thread run
+ * between the caller's last statement and the fork, which the stdlib's fork
+ * never does (a thread woken just before the fork would take what it was
+ * woken for, and the child would lack it). The threads it waits for need no
+ * GIL: an idle one exits without it, a finishing one has released it, except
+ * when a destructor run by its thread-state clean-up released the GIL and
+ * wants it back: so finishing ones get a bounded wait (FINISH_WAIT_NS), past
+ * which they are left to go idle in the parent. */
+#define FINISH_WAIT_NS (100 * 1000000)
 static PyObject *drain_thread_cache(PyObject *module, PyObject *Py_UNUSED(ignored))
 {
-    worker *list;
-    Py_BEGIN_ALLOW_THREADS
+    cc_deadline give_up = cc_monotonic_ns() + FINISH_WAIT_NS;
     pthread_mutex_lock(&cache_mutex);
-    while (finishing > 0) /* they are about to go idle: take them too */
-        pthread_cond_wait(&finishing_cond, &cache_mutex);
-    list = idle_head;
+    while (finishing > 0) { /* they are about to go idle: take them too */
+        struct timespec ts;
+        if (cc_deadline_to_realtime(give_up, &ts) < 0 ||
+            pthread_cond_timedwait(&finishing_cond, &cache_mutex, &ts) == ETIMEDOUT)
+            break;
+    }
+    worker *list = idle_head;
     for (worker *w = list; w; w = w->next)
         w->idle = 0;
     idle_head = NULL;
@@ -236,7 +248,6 @@ static PyObject *drain_thread_cache(PyObject *module, PyObject *Py_UNUSED(ignore
         free(list);
         list = next;
     }
-    Py_END_ALLOW_THREADS
     Py_RETURN_NONE;
 }
 
