@@ -69,9 +69,12 @@ static int idle_count = 0;
 static int finishing = 0;
 static pthread_cond_t finishing_cond = PTHREAD_COND_INITIALIZER;
 static int atfork_registered = 0;
-/* Set in the forked child's one thread: if it is a cached worker, it ends
- * with its func, as a new OS thread would (the process ends with it). */
-static _Thread_local int forked_into_child = 0;
+/* In a forked child, the one thread that forked (a cached worker, perhaps):
+ * it ends with its func, as a new OS thread would (the process ends with it).
+ * Not thread-local storage: a _Thread_local in the extension gives every
+ * worker dynamic TLS, which LeakSanitizer's tracer crashes on at exit. */
+static pthread_t forking_thread;
+static int have_forking_thread = 0;
 
 #ifdef __linux__
 static void word_wake(_Atomic uint32_t *word) { syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0); }
@@ -151,7 +154,7 @@ static uint32_t wait_for_work(worker *w)
 {
     pthread_mutex_lock(&cache_mutex);
     finished();
-    if (forked_into_child || idle_count >= MAX_IDLE) {
+    if ((have_forking_thread && pthread_equal(pthread_self(), forking_thread)) || idle_count >= MAX_IDLE) {
         pthread_mutex_unlock(&cache_mutex);
         return WORD_IDLE;
     }
@@ -259,7 +262,8 @@ static void after_fork_child(void)
     finishing = 0;
     idle_head = NULL; /* the nodes belonged to threads of the parent; leaked, as they may be mid-use */
     idle_count = 0;
-    forked_into_child = 1;
+    forking_thread = pthread_self();
+    have_forking_thread = 1;
 }
 
 static int cache_usable(void)
