@@ -353,6 +353,7 @@ def test_parse_spec():
         _patch.parse_spec("queue,nosuch")
 
 
+@pytest.mark.skipif(sys.version_info < (3, 10), reason="test.support.import_helper is new in 3.10")
 def test_a_module_imported_afresh_while_patched_is_patched(unpatched):
     # import_fresh_module (CPython's test_queue) and reload make new module objects
     import importlib
