@@ -3,6 +3,7 @@ Lib/test/_test_multiprocessing.py) run with cconc's queues in place of the
 stdlib's, in a subprocess so that this process keeps the stdlib. They run under
 the fork start method, which lets the children inherit the substitution; the
 other start methods are covered by tests/test_mp_queue.py."""
+import inspect
 import os
 import subprocess
 import sys
@@ -55,8 +56,16 @@ RUNNER = textwrap.dedent(
 
 
 @pytest.mark.timeout(300)
-@pytest.mark.skipif(not have_module("test._test_multiprocessing"), reason="CPython's test package is not installed")
-@pytest.mark.skipif(sys.version_info < (3, 10), reason="3.9's _test_multiprocessing has no only_type= to install one kind")
+def _installs_one_kind():
+    if not have_module("test._test_multiprocessing"):
+        return False
+    import test._test_multiprocessing as tm
+
+    return "only_type" in inspect.signature(tm.install_tests_in_module_dict).parameters
+
+
+@pytest.mark.skipif(not _installs_one_kind(), reason="CPython's test package is not installed, "
+                    "or its _test_multiprocessing has no only_type= yet (before 3.11)")
 def test_cpython_queue_tests_on_cconc_queues():
     proc = subprocess.run(
         [sys.executable, "-c", RUNNER.format(root=ROOT)],
