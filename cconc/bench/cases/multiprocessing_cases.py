@@ -111,9 +111,8 @@ case("mp.Queue 1->1 processes, 1 MiB bytes", unit="item", extra=(FASTER_FIFO,))(
 case("mp.SimpleQueue 1->1 processes, small ints", unit="item")(_one_to_one(1, simple=True))
 
 
-@case("mp.Queue ping-pong, 2 processes", unit="round trip", extra=(FASTER_FIFO,))
-def mp_ping_pong(m):
-    q, back, ctl, p = _with_partner(m, two_queues=True)
+def _ping_pong(m, simple):
+    q, back, ctl, p = _with_partner(m, simple=simple, two_queues=True)
 
     def run(n):
         ctl.send(("echo", n))
@@ -125,22 +124,16 @@ def mp_ping_pong(m):
 
     yield run
     _stop(ctl, p)
+
+
+@case("mp.Queue ping-pong, 2 processes", unit="round trip", extra=(FASTER_FIFO,))
+def mp_ping_pong(m):
+    yield from _ping_pong(m, simple=False)
 
 
 @case("mp.SimpleQueue ping-pong, 2 processes", unit="round trip")
 def mp_simple_ping_pong(m):
-    q, back, ctl, p = _with_partner(m, simple=True, two_queues=True)
-
-    def run(n):
-        ctl.send(("echo", n))
-        put, get = q.put, back.get
-        for _ in repeat(None, n):
-            put(1)
-            get()
-        ctl.recv()
-
-    yield run
-    _stop(ctl, p)
+    yield from _ping_pong(m, simple=True)
 
 
 @case("mp.Queue put_many/get_many 100 ints vs put/get loop, 1->1 processes", unit="100 items",
