@@ -9,7 +9,7 @@ stdlib's exception classes (``BrokenBarrierError`` included).
 the registry, ``excepthook``, joining at exit all stay the stdlib's): their
 start-up handshake is a native Event, and the OS thread under them is reused
 from a finished thread when one is idle (each run still gets a fresh thread
-state, hence fresh ``threading.local`` data; see src/thread_start.c and
+state, hence fresh ``threading.local`` data; see src/threading/thread_start.c and
 docs/threading.md). CCONC_THREAD_CACHE=0 in the environment turns the reuse off.
 """
 import _thread

@@ -71,8 +71,8 @@ def test_a_new_source_file_counts_too(tmp_path):
     root = _checkout(tmp_path)
     if root is None:
         pytest.skip("cconc is imported from an installed copy, with no sources beside it")
-    os.makedirs(root / "src" / "core")
-    (root / "src" / "core" / "new.h").write_text("/* a header the build has not seen */\n")
+    os.makedirs(root / "src" / "newfolder")
+    (root / "src" / "newfolder" / "new.h").write_text("/* a header the build has not seen */\n")
     proc = _import_in(root)
     assert proc.returncode != 0 and "other C sources" in proc.stderr
 

@@ -1,5 +1,5 @@
 """What differs between the Python versions cconc claims (3.9+): type creation and the
-version shims of src/compat.h. CI runs this file on every Python it has."""
+version shims of src/core/compat.h. CI runs this file on every Python it has."""
 import logging
 import os
 import subprocess

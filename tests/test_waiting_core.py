@@ -1,4 +1,4 @@
-"""The waiting core (src/park.c) through the primitives built on it: wake-ups
+"""The waiting core (src/core/park.c) through the primitives built on it: wake-ups
 racing timeouts and signals, waiters leaving from the middle of a list, FIFO."""
 import signal
 import time
