@@ -340,7 +340,15 @@ def test_join_across_processes(multiprocessing_mod):
     for i in range(100):
         q.put(i)
     q.put(None)
-    q.join()
+    # join() in a thread, watched: a worker that dies (or never runs after the fork)
+    # fails the test with its exit code instead of leaving join() waiting forever.
+    joiner = threading.Thread(target=q.join, daemon=True)
+    joiner.start()
+    deadline = time.monotonic() + 60
+    while joiner.is_alive():
+        joiner.join(0.1)
+        assert p.is_alive() or p.exitcode == 0, f"the worker ended with exit code {p.exitcode}"
+        assert time.monotonic() < deadline, f"join() still waits; unfinished: {q._unfinished_tasks!r}"
     p.join(30)
     assert p.exitcode == 0
 
