@@ -223,7 +223,7 @@ class _Worker:
         self.inflight = {}  # (job, i0) -> number of tasks in that group
         self.quota = quota  # tasks it may still be given (None: unbounded)
         self.stopping = False  # the pool asked it to end
-        self.sentinel = process.sentinel
+        self.sentinel = getattr(process, "sentinel", None)
 
 
 class _Source:
@@ -290,8 +290,9 @@ class _Core:
         w = _Worker(wid, proc, tasks, self.maxtasks)
         self.workers[wid] = w
         self.all_processes.append(proc)
-        self.by_fd[w.sentinel] = w
-        self.poller.register(w.sentinel, select.POLLIN)
+        if w.sentinel is not None:
+            self.by_fd[w.sentinel] = w
+            self.poller.register(w.sentinel, select.POLLIN)
         util.debug("added worker")
         return w
 
@@ -412,8 +413,19 @@ class _Core:
         for result, length in lengths:
             result._set_length_from_pool(length)
         for result, i, e in fail_later:
+            is_map = isinstance(result, _std_pool.MapResult)
+            if is_map:
+                ntasks = result._ntasks
             self.complete(result, i, (False, e))
-            result._set_length_from_pool(i + 1)
+            if is_map:
+                # the iterable's __len__ promised more tasks than it gave: the
+                # missing ones fail too (the stdlib's map would hang there)
+                for k in range(i + 1, ntasks):
+                    if result._job not in self.cache:
+                        break
+                    self.complete(result, k, (False, e))
+            else:
+                result._set_length_from_pool(i + 1)
 
     def group_failed(self, w, group, exc):
         """A group could not be sent (it does not pickle): retry its tasks one
@@ -860,6 +872,7 @@ class Pool:
         if len(iterable) == 0:
             chunksize = 0
         result = MapResult(self, chunksize, len(iterable), callback, error_callback=error_callback)
+        result._ntasks = -(-len(iterable) // chunksize) if chunksize > 0 else 0
         if chunksize > 0:
             chunks = _chunks(iterable, chunksize)
             self._submit_source(_Source(result, kind, func, chunks), result)
@@ -927,6 +940,11 @@ class Pool:
 
     def __exit__(self, exc_type, exc_val, exc_tb):
         self.terminate()
+
+    def _repopulate_pool(self):
+        core = self._core
+        with core.lock:
+            core.repopulate()
 
     # ------------------------------------------------ private hooks (module docstring)
 
