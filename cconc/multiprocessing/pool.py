@@ -317,33 +317,38 @@ class _Core:
         if self.state == TERMINATE:
             return sends
         pending = self.pending
-        while pending:
-            progressed = False
-            nworkers = max(1, len(self.workers))
-            for w in list(self.workers.values()):
-                if not pending:
-                    break
-                if w.stopping or len(w.inflight) >= _GROUPS_IN_FLIGHT:
-                    continue
-                if w.quota is not None and w.quota - sum(w.inflight.values()) <= 0:
-                    continue
-                group = self.take_group(pending[0], w, nworkers)
-                if group is None:
-                    if pending[0].exhausted:
-                        pending.popleft()
-                        progressed = True
-                        continue
-                    # blocked by its window: let the next job go first
-                    if len(pending) > 1:
-                        pending.rotate(-1)
-                    continue
-                sends.append((w, group))
-                progressed = True
-                if pending and pending[0].exhausted:
-                    pending.popleft()
-            if not progressed:
+        nworkers = max(1, len(self.workers))
+        blocked = 0  # sources in a row held back by their window
+        while pending and blocked < len(pending):
+            w = self.least_loaded()
+            if w is None:
                 break
+            src = pending[0]
+            group = self.take_group(src, w, nworkers)
+            if group is not None:
+                sends.append((w, group))
+                blocked = 0
+            if src.exhausted:
+                pending.popleft()
+            elif group is None:
+                pending.rotate(-1)  # let the next job go first
+                blocked += 1
         return sends
+
+    def least_loaded(self):
+        """Under the lock: the worker with room and the fewest groups in flight."""
+        best = None
+        best_load = _GROUPS_IN_FLIGHT
+        for w in self.workers.values():
+            load = len(w.inflight)
+            if load >= best_load or w.stopping:
+                continue
+            if w.quota is not None and w.quota - sum(w.inflight.values()) <= 0:
+                continue
+            best, best_load = w, load
+            if load == 0:
+                break
+        return best
 
     def take_group(self, src, w, nworkers):
         if src.exhausted:
