@@ -204,6 +204,7 @@ def _worker_main(tasks, results, wid, initializer, initargs, maxtasks, wrap_exce
             _send_results(put, wid, out)
             out = res = None
         if stop or (maxtasks is not None and completed >= maxtasks):
+            put((wid, None))  # goodbye: the collector reaps us without waiting for its next look
             break
     util.debug("worker exiting after %d tasks" % completed)
 
@@ -272,6 +273,7 @@ class _Core:
         self.all_processes = []  # workers started and not yet joined, for join()
         self.fail_later = []  # (result, index, exc): tasks whose iterable raised
         self.lengths = []  # (imap result, length) to set outside the lock
+        self.byes = []  # workers that said goodbye
 
     # ------------------------------------------------ workers
 
@@ -479,11 +481,16 @@ class _Core:
             pass
 
     def handle(self, msg):
+        if msg is None:
+            return  # a wake-up (close, terminate)
         wid, out = msg
         mine = []
         with self.lock:
             w = self.workers.get(wid)
             if w is None:
+                return
+            if out is None:
+                self.byes.append(w)
                 return
             for group in out:
                 n = w.inflight.pop((group[0], group[1]), None)
@@ -513,10 +520,9 @@ class _Core:
 
     # ------------------------------------------------ deaths
 
-    def reap(self, ready_fds):
-        """Workers whose sentinel is ready have ended: fail what they held,
-        replace them, run the hook."""
-        ended = [self.by_fd[fd] for fd in ready_fds if fd in self.by_fd]
+    def reap(self, ended):
+        """These workers have ended: fail what they held, replace them, run
+        the hook."""
         if not ended:
             return
         # everything an ended worker sent is in the result ring already
@@ -524,6 +530,8 @@ class _Core:
         lost = []
         with self.lock:
             for w in ended:
+                if self.workers.get(w.wid) is not w:
+                    continue  # reaped already (its goodbye came in the drain above)
                 w.process.join()
                 try:
                     self.all_processes.remove(w.process)
@@ -592,9 +600,16 @@ class _Core:
             for m in msgs:
                 handle(m)
             msgs = m = None
+            ended = []
+            if self.byes:
+                ended, self.byes = self.byes, []
+                for w in ended:
+                    w.process.join(1.0)  # it said goodbye: it is ending now
             ready = poll(0)
             if ready:
-                self.reap([fd for fd, ev in ready])
+                ended.extend(self.by_fd[fd] for fd, ev in ready if fd in self.by_fd and self.by_fd[fd] not in ended)
+            if ended:
+                self.reap([w for w in ended if w.process.exitcode is not None])
             with self.lock:
                 sends = self.plan()
             if sends or self.fail_later or self.lengths:
@@ -627,6 +642,13 @@ class _Core:
 
     # ------------------------------------------------ ending
 
+    def wake(self):
+        """Wake the collector now (it also looks every _WATCH_SLICE)."""
+        try:
+            self.results.put(None)
+        except Exception:
+            pass
+
     def signal_workers(self, signum):
         with self.lock:
             for w in list(self.workers.values()):
@@ -648,6 +670,7 @@ class _Core:
             for p in procs:
                 if p.exitcode is None:
                     p.terminate()
+        core.wake()
         collector = core.collector
         if collector is not None and collector is not threading.current_thread():
             collector.join()
@@ -661,15 +684,24 @@ class _Core:
                     pass
 
 
-def _cconc_event():
+def _native_event(result):
+    # cconc's Event: get() waits in the native waiting core (Ctrl-C answered
+    # there as on the stdlib's), set() wakes it without a Python Condition
     from cconc.threading import Event
 
-    return Event()
+    ev = Event()
+    if result._event.is_set():
+        ev.set()
+    result._event = ev
 
 
 class ApplyResult(_std_pool.ApplyResult):
     __doc__ = _std_pool.ApplyResult.__doc__
     _set_length_pending = False
+
+    def __init__(self, pool, callback, error_callback):
+        super().__init__(pool, callback, error_callback)
+        _native_event(self)
 
 
 AsyncResult = ApplyResult
@@ -678,6 +710,10 @@ AsyncResult = ApplyResult
 class MapResult(_std_pool.MapResult, ApplyResult):
     __doc__ = _std_pool.MapResult.__doc__
     _set_length_pending = False
+
+    def __init__(self, pool, chunksize, length, callback, error_callback):
+        _std_pool.MapResult.__init__(self, pool, chunksize, length, callback, error_callback)
+        _native_event(self)
 
 
 class _Windowed:
@@ -700,8 +736,8 @@ class _Windowed:
             return
         with core.lock:
             src.unconsumed -= 1
-            if src.exhausted:
-                return
+            if src.exhausted or src.window - src.unconsumed != _MAX_GROUP:
+                return  # the collector refills as results come; we only unblock a full window
             sends = core.plan()
         if sends:
             core.send(sends)
@@ -921,6 +957,7 @@ class Pool:
             core = self._core
             with core.lock:
                 core.state = CLOSE
+            core.wake()
 
     def terminate(self):
         util.debug("terminating pool")
