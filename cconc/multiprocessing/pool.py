@@ -410,8 +410,9 @@ class _Core:
 
     def send(self, sends):
         """Outside the lock: pickle and write each group to its worker's ring."""
-        fail_later, self.fail_later = self.fail_later, []
-        lengths, self.lengths = self.lengths, []
+        with self.lock:
+            fail_later, self.fail_later = self.fail_later, []
+            lengths, self.lengths = self.lengths, []
         for w, group in sends:
             try:
                 w.tasks.put(group)
@@ -597,12 +598,16 @@ class _Core:
                     break
                 self.report("Pool collector")
                 continue
-            for m in msgs:
-                handle(m)
+            try:
+                for m in msgs:
+                    handle(m)
+            except Exception:  # pragma: no cover  (a bug: keep collecting rather than hang the pool)
+                self.report("Pool collector")
             msgs = m = None
             ended = []
             if self.byes:
-                ended, self.byes = self.byes, []
+                with self.lock:
+                    ended, self.byes = self.byes, []
                 for w in ended:
                     w.process.join(1.0)  # it said goodbye: it is ending now
             ready = poll(0)
