@@ -94,6 +94,7 @@ _TASK_RING_SIZE = 4 << 20
 _RESULT_RING_SIZE = 8 << 20
 _MAX_GROUP = 64  # tasks per message to a worker
 _GROUPS_IN_FLIGHT = 2  # per worker: one running, one waiting in its ring
+_BIG_TASK = 16  # items per task (chunksize) from which a task travels alone
 _WATCH_SLICE = 0.02  # the collector looks at the workers' sentinels this often (s)
 
 
@@ -229,9 +230,9 @@ class _Worker:
 class _Source:
     """Tasks of one job not yet sent to a worker."""
 
-    __slots__ = ("result", "kind", "func", "items", "next_index", "exhausted", "window", "unconsumed", "chunked")
+    __slots__ = ("result", "kind", "func", "items", "next_index", "exhausted", "window", "unconsumed", "chunksize")
 
-    def __init__(self, result, kind, func, items, window=None, chunked=None):
+    def __init__(self, result, kind, func, items, window=None, chunksize=1):
         self.result = result
         self.kind = kind
         self.func = func
@@ -240,7 +241,7 @@ class _Source:
         self.exhausted = False
         self.window = window  # imap: at most this many tasks sent and not consumed
         self.unconsumed = 0
-        self.chunked = chunked
+        self.chunksize = chunksize  # items per task
 
 
 class _Core:
@@ -354,7 +355,9 @@ class _Core:
     def take_group(self, src, w, nworkers):
         if src.exhausted:
             return None
-        limit = _MAX_GROUP
+        # big tasks go one per message, so that their results come back (and are
+        # unpickled) while the worker runs the next one
+        limit = _MAX_GROUP if src.chunksize < _BIG_TASK else 1
         if w.quota is not None:
             limit = min(limit, w.quota - sum(w.inflight.values()))
         if src.window is not None:
@@ -920,7 +923,7 @@ class Pool:
         result._ntasks = -(-len(iterable) // chunksize) if chunksize > 0 else 0
         if chunksize > 0:
             chunks = _chunks(iterable, chunksize)
-            self._submit_source(_Source(result, kind, func, chunks), result)
+            self._submit_source(_Source(result, kind, func, chunks, chunksize=chunksize), result)
         return result
 
     def _submit_source(self, src, result):
@@ -938,7 +941,7 @@ class Pool:
         result = cls(self)
         chunks = _lazy_chunks(iterable, chunksize)
         window = max(4 * _MAX_GROUP * self._processes, 64)
-        src = _Source(result, _EACH if chunksize == 1 else _MAP, func, chunks, window=window)
+        src = _Source(result, _EACH if chunksize == 1 else _MAP, func, chunks, window=window, chunksize=chunksize)
         result._source = src
         result._core = self._core
         self._submit_source(src, result)
