@@ -259,7 +259,8 @@ class _Core:
         self.maxtasks = maxtasksperchild
         self.wrap_exception = wrap_exception
         self.on_worker_lost = on_worker_lost
-        self.lock = threading.RLock()
+        self.lock = threading.RLock()  # the workers, pending jobs, groups in flight
+        self.complete_lock = threading.RLock()  # completing results (see complete())
         self.state = INIT
         self.cache = {}
         self.pending = collections.deque()  # _Source objects
@@ -465,6 +466,14 @@ class _Core:
     # ------------------------------------------------ results
 
     def complete(self, result, i, obj):
+        # The stdlib's results count what is left without a lock (their
+        # _set runs on one thread there); here a sending thread may fail a
+        # task while the collector completes another: one lock orders them
+        # (re-entrant: a callback may submit, and a failed send completes)
+        with self.complete_lock:
+            self._complete(result, i, obj)
+
+    def _complete(self, result, i, obj):
         try:
             result._set(i, obj)
         except Exception:
@@ -503,12 +512,14 @@ class _Core:
                     w.quota -= n
                 mine.append(group)
         cache = self.cache
-        for job, i0, res in mine:
-            result = cache.get(job)
-            if result is None:
-                continue
-            for k, obj in enumerate(res):
-                self.complete(result, i0 + k, obj)
+        complete = self._complete
+        with self.complete_lock:
+            for job, i0, res in mine:
+                result = cache.get(job)
+                if result is None:
+                    continue
+                for k, obj in enumerate(res):
+                    complete(result, i0 + k, obj)
 
     def drain(self):
         from queue import Empty
