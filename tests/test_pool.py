@@ -620,3 +620,21 @@ def test_same_program_on_cconc_and_ray(tmp_path, which):
                          text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     assert out.stdout.strip().splitlines()[-1] == "([0, 1, 4], 328350, 49)"
+
+
+def test_process_hook_of_a_subclass(multiprocessing_mod):
+    made = []
+
+    class MyPool(multiprocessing_mod.pool.Pool):
+        @staticmethod
+        def Process(ctx, *args, **kwds):
+            made.append(1)
+            return ctx.Process(*args, **kwds)
+
+    p = MyPool(2)
+    try:
+        assert p.map(sqr, range(4)) == [0, 1, 4, 9]
+    finally:
+        p.terminate()
+        p.join()
+    assert len(made) >= 2

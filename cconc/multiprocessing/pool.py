@@ -249,10 +249,12 @@ class _Core:
     finalizer (which must not hold the Pool itself, so that an unreferenced
     Pool is collected, warns and is terminated, as the stdlib's)."""
 
-    def __init__(self, ctx, processes, initializer, initargs, maxtasksperchild, wrap_exception, on_worker_lost):
+    def __init__(self, ctx, processes, initializer, initargs, maxtasksperchild, wrap_exception, on_worker_lost,
+                 make_process):
         from .queues import SimpleQueue
 
         self.ctx = ctx
+        self.make_process = make_process  # Pool.Process(ctx, ...), which subclasses may override
         self.processes = processes
         self.initializer = initializer
         self.initargs = initargs
@@ -283,7 +285,8 @@ class _Core:
 
         wid = next(self.wids)
         tasks = SimpleQueue(ctx=self.ctx, buffer_size=_TASK_RING_SIZE)
-        proc = self.ctx.Process(
+        proc = self.make_process(
+            self.ctx,
             target=_worker_main,
             args=(tasks, self.results, wid, self.initializer, self.initargs, self.maxtasks, self.wrap_exception),
         )
@@ -852,7 +855,7 @@ class Pool:
         self._initializer = initializer
         self._initargs = initargs
         core = _Core(self._ctx, processes, initializer, initargs, maxtasksperchild, self._wrap_exception,
-                     _on_worker_lost)
+                     _on_worker_lost, self.Process)
         self._cache = core.cache
         try:
             core.start()
