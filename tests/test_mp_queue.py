@@ -204,11 +204,10 @@ def test_namespace_is_complete():
             continue
         ours, theirs = getattr(cmp, name), getattr(multiprocessing, name)
         assert ours == theirs or getattr(ours, "__func__", None) is getattr(theirs, "__func__", None), name
-    import cconc.multiprocessing.pool
     import cconc.multiprocessing.shared_memory
-    import multiprocessing.pool
+    import multiprocessing.shared_memory
 
-    assert cconc.multiprocessing.pool is multiprocessing.pool
+    assert cconc.multiprocessing.shared_memory is multiprocessing.shared_memory
     assert cmp.get_start_method() == multiprocessing.get_start_method()
     assert cmp.TimeoutError is multiprocessing.TimeoutError
     assert cmp.get_context("spawn").get_start_method() == "spawn"

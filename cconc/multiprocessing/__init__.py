@@ -5,7 +5,7 @@ and from every context: ``get_context("fork" | "spawn" | "forkserver")``) are
 cconc's native process-shared queues (cconc.multiprocessing.queues); everything
 else is the stdlib's own object, so the module is complete. The start method
 is the stdlib's setting. Submodules that cconc does not replace
-(``cconc.multiprocessing.pool``, ``.managers``, ``.shared_memory``...) are the
+(``.managers``, ``.shared_memory``...) are the
 stdlib's modules themselves.
 """
 import importlib as _importlib
@@ -23,6 +23,7 @@ from . import context
 # imported here: otherwise `from cconc.multiprocessing import queues` would
 # find the stdlib's submodule through __getattr__ once the stdlib imported it
 from . import queues  # noqa: F401
+from . import pool  # noqa: F401
 
 # The names the stdlib binds to its default context's methods, bound to ours.
 globals().update((_name, getattr(context._default_context, _name)) for _name in __all__)
@@ -39,7 +40,7 @@ class _StdlibSubmodules(_abc.MetaPathFinder, _abc.Loader):
     (the same module object) for every X that cconc does not provide."""
 
     prefix = __name__ + "."
-    ours = ("context", "queues")
+    ours = ("context", "queues", "pool")
 
     def find_spec(self, fullname, path=None, target=None):
         if not fullname.startswith(self.prefix):

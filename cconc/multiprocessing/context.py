@@ -2,9 +2,8 @@
 
 cconc's contexts are subclasses of the stdlib's: everything they hand out is
 the stdlib's object (Process, Lock, Manager, Pipe, ...), except ``Queue``,
-``JoinableQueue`` and ``SimpleQueue``, which are cconc's native queues.
-``Pool`` stays the stdlib's, built on a stdlib context of the same start
-method (its internals read its queues' pipes). The start method is the
+``JoinableQueue`` and ``SimpleQueue``, which are cconc's native queues, and
+``Pool``, cconc's native pool (cconc.multiprocessing.pool). The start method is the
 stdlib's own setting: ``set_start_method`` here and in ``multiprocessing`` are
 one and the same.
 """
@@ -34,12 +33,12 @@ class _CconcContext:
 
         return SimpleQueue(ctx=self.get_context())
 
-    def Pool(self, processes=None, initializer=None, initargs=(), maxtasksperchild=None):
-        """Returns a process pool object (the stdlib's)"""
-        from multiprocessing.pool import Pool
+    def Pool(self, processes=None, initializer=None, initargs=(), maxtasksperchild=None, *, _on_worker_lost=None):
+        """Returns a process pool object"""
+        from .pool import Pool
 
-        std_ctx = _std._concrete_contexts[self.get_context()._name]
-        return Pool(processes, initializer, initargs, maxtasksperchild, context=std_ctx)
+        return Pool(processes, initializer, initargs, maxtasksperchild, context=self.get_context(),
+                    _on_worker_lost=_on_worker_lost)
 
     def get_context(self, method=None):
         if method is None:

@@ -1,0 +1,1080 @@
+"""Drop-in mirror of :mod:`multiprocessing.pool`, with a native data plane.
+
+``Pool`` has the stdlib's API and behaviour (the result classes are
+subclasses of the stdlib's ``ApplyResult``, ``MapResult``, ``IMapIterator``
+and ``IMapUnorderedIterator``, so ``get``/``wait``/``ready``/``successful``,
+callbacks and errors are the running version's own), on another design:
+
+* Each worker has its own task ring (a cconc process-shared channel whose
+  only writer is the parent and only reader that worker); results come back
+  on one result ring. Tasks travel in *groups* (many tasks per message, even
+  with ``chunksize=1``), pickled once with ``ForkingPickler`` when they are
+  sent; the function of a group is pickled once per message.
+* One collector thread in the parent (no task-, result- or worker-handler
+  threads) moves results out of the result ring, completes the results and
+  runs the callbacks (as the stdlib's result-handler thread does), refills
+  the workers' rings and watches the workers' sentinels.
+* ``imap``/``imap_unordered`` read their iterable lazily and keep a bounded
+  window of tasks in flight or not yet consumed.
+* A worker that dies (a signal, ``os._exit``, a crash, an initializer that
+  raised) fails exactly the tasks it held with :class:`WorkerLostError`
+  (naming its pid and exit code) instead of hanging; it is replaced and the
+  pool stays usable.
+* Workers ignore SIGINT: Ctrl-C in a terminal interrupts the parent's blocking
+  call and does not make every worker print a traceback.
+
+``ThreadPool`` is the stdlib's.
+
+Private hooks (stable; cconc.futures.ProcessPoolExecutor builds on them)
+------------------------------------------------------------------------
+``Pool(..., *, _on_worker_lost=None)``
+    A callable ``(pid, exitcode)`` run in the parent on the collector thread
+    (GIL held) whenever a worker process ends without the pool having asked
+    it to (killed by a signal -- exitcode ``-signum`` --, ``os._exit``, a
+    crash, an initializer that raised). The tasks that worker held have
+    already been failed (their ``error_callback`` ran / their ``AsyncResult``
+    raises ``WorkerLostError``) when the hook runs. An exception it raises
+    is printed and ignored.
+``pool._signal_workers(signum)``
+    Send ``signum`` to every live worker now, without waiting.
+``pool._worker_pids()``
+    The pids of the live workers (a new list).
+``pool._submit_batch(func, args_list, on_done)``
+    Submit ``func(*args)`` for every tuple of ``args_list``; tasks go to the
+    workers in groups (as ``map(chunksize=1)`` does). ``on_done(index, ok,
+    value)`` is called on the collector thread once per task: ``ok`` True
+    with the return value, or False with the exception (with its
+    ``RemoteTraceback`` cause, or a ``WorkerLostError``). Returns a handle
+    whose ``cancel()`` drops the tasks not yet sent to a worker and returns
+    their indices (their ``on_done`` is never called). Raises ``ValueError``
+    when the pool is not running.
+Callbacks of ``apply_async``/``map_async``/``starmap_async`` run on the
+collector thread, as the stdlib runs them on its result-handler thread.
+"""
+import collections
+import itertools
+import os
+import select
+import signal
+import sys
+import threading
+import traceback
+import types
+import warnings
+
+from multiprocessing import ProcessError, TimeoutError  # noqa: F401
+from multiprocessing import pool as _std_pool
+from multiprocessing import util
+from multiprocessing.pool import (  # noqa: F401
+    CLOSE,
+    INIT,
+    RUN,
+    TERMINATE,
+    ExceptionWithTraceback,
+    MaybeEncodingError,
+    RemoteTraceback,
+    ThreadPool,
+    mapstar,
+    starmapstar,
+)
+
+from cconc import _mirror
+
+__all__ = ["Pool", "ThreadPool"]
+
+job_counter = _std_pool.job_counter  # one numbering with the stdlib's pools
+
+# group kinds (the third field of a task group). _MAP and _STARMAP groups
+# hold chunks (a task each, whose result is a list, as the stdlib's mapstar);
+# _EACH and _STAREACH groups hold single items (a task each, whose result is
+# func(item) or func(*item): imap with chunksize=1, _submit_batch).
+_APPLY, _MAP, _STARMAP, _EACH, _STAREACH = 0, 1, 2, 3, 4
+
+_TASK_RING_SIZE = 4 << 20
+_RESULT_RING_SIZE = 8 << 20
+_MAX_GROUP = 64  # tasks per message to a worker
+_GROUPS_IN_FLIGHT = 2  # per worker: one running, one waiting in its ring
+_BIG_TASK = 16  # items per task (chunksize) from which a task travels alone
+_WATCH_SLICE = 0.02  # the collector looks at the workers' sentinels this often (s)
+
+
+class WorkerLostError(ProcessError):
+    """A pool worker process ended while it held this task (killed by a
+    signal, ``os._exit``, a crash). ``pid`` and ``exitcode`` (negative:
+    the signal number) say which and how."""
+
+    def __init__(self, pid, exitcode):
+        self.pid = pid
+        self.exitcode = exitcode
+        if exitcode is not None and exitcode < 0:
+            try:
+                how = "killed by signal %s" % signal.Signals(-exitcode).name
+            except ValueError:
+                how = "killed by signal %d" % -exitcode
+        else:
+            how = "exit code %s" % (exitcode,)
+        super().__init__("pool worker process %d died while running this task (%s)" % (pid, how))
+
+    def __reduce__(self):
+        return type(self), (self.pid, self.exitcode)
+
+
+# ---------------------------------------------------------------- the worker
+
+
+def _wrap(exc, wrap_exception):
+    return ExceptionWithTraceback(exc, exc.__traceback__) if wrap_exception else exc
+
+
+def _run_group(group, wrap_exception):
+    """The results of one task group: a list of (success, value) per task."""
+    job, i0, kind, func, payload = group
+    if kind == _APPLY:
+        args, kwds = payload
+        try:
+            return [(True, func(*args, **kwds))]
+        except Exception as e:
+            return [(False, _wrap(e, wrap_exception))]
+    out = []
+    append = out.append
+    if kind == _EACH or kind == _STAREACH:
+        star = kind == _STAREACH
+        for item in payload:
+            try:
+                append((True, func(*item) if star else func(item)))
+            except Exception as e:
+                append((False, _wrap(e, wrap_exception)))
+        return out
+    mapper = map if kind == _MAP else itertools.starmap
+    for chunk in payload:
+        try:
+            append((True, list(mapper(func, chunk))))
+        except Exception as e:
+            append((False, _wrap(e, wrap_exception)))
+    return out
+
+
+def _send_results(put, wid, out):
+    try:
+        put((wid, out))
+        return
+    except Exception:
+        pass
+    # Something does not pickle: find which results, send the stdlib's
+    # MaybeEncodingError for each of them and the others as they are.
+    from multiprocessing.reduction import ForkingPickler
+
+    fixed = []
+    for job, i0, results in out:
+        res = []
+        for r in results:
+            try:
+                ForkingPickler.dumps(r)
+                res.append(r)
+            except Exception as e:
+                res.append((False, MaybeEncodingError(e, r[1])))
+        fixed.append((job, i0, res))
+    put((wid, fixed))
+
+
+def _worker_main(tasks, results, wid, initializer, initargs, maxtasks, wrap_exception):
+    """The loop of a worker process: read task groups from its ring, run
+    them, send their results. Ends on None (close) or after maxtasks tasks."""
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except (ValueError, OSError):  # pragma: no cover
+        pass
+    if initializer is not None:
+        initializer(*initargs)
+    completed = 0
+    get_many = tasks.get_many
+    put = results.put
+    while True:
+        groups = get_many(_GROUPS_IN_FLIGHT)
+        stop = False
+        for group in groups:
+            if group is None:
+                stop = True
+                break
+            res = _run_group(group, wrap_exception)
+            completed += len(res)
+            # each group's results as soon as they exist: a quick group must
+            # not wait for a slow one fetched with it (as_completed latency)
+            _send_results(put, wid, [(group[0], group[1], res)])
+            res = None
+        group = groups = None  # release the arguments before waiting
+        if stop or (maxtasks is not None and completed >= maxtasks):
+            put((wid, None))  # goodbye: the collector reaps us without waiting for its next look
+            break
+    util.debug("worker exiting after %d tasks" % completed)
+
+
+# ---------------------------------------------------------- the parent side
+
+
+class _Worker:
+    """The parent's view of one worker process."""
+
+    __slots__ = ("wid", "process", "tasks", "inflight", "quota", "stopping", "sentinel")
+
+    def __init__(self, wid, process, tasks, quota):
+        self.wid = wid
+        self.process = process
+        self.tasks = tasks  # its task ring (we write, it reads)
+        self.inflight = {}  # (job, i0) -> number of tasks in that group
+        self.quota = quota  # tasks it may still be given (None: unbounded)
+        self.stopping = False  # the pool asked it to end
+        self.sentinel = getattr(process, "sentinel", None)
+
+
+class _Source:
+    """Tasks of one job not yet sent to a worker."""
+
+    __slots__ = ("result", "kind", "func", "items", "next_index", "exhausted", "window", "unconsumed", "chunksize")
+
+    def __init__(self, result, kind, func, items, window=None, chunksize=1):
+        self.result = result
+        self.kind = kind
+        self.func = func
+        self.items = items  # an iterator of payloads (chunks, or one (args, kwds))
+        self.next_index = 0
+        self.exhausted = False
+        self.window = window  # imap: at most this many tasks sent and not consumed
+        self.unconsumed = 0
+        self.chunksize = chunksize  # items per task
+
+
+class _Core:
+    """The pool's state, shared by the Pool, its collector thread and its
+    finalizer (which must not hold the Pool itself, so that an unreferenced
+    Pool is collected, warns and is terminated, as the stdlib's)."""
+
+    def __init__(self, ctx, processes, initializer, initargs, maxtasksperchild, wrap_exception, on_worker_lost,
+                 make_process):
+        from .queues import SimpleQueue
+
+        self.ctx = ctx
+        self.make_process = make_process  # Pool.Process(ctx, ...), which subclasses may override
+        self.processes = processes
+        self.initializer = initializer
+        self.initargs = initargs
+        self.maxtasks = maxtasksperchild
+        self.wrap_exception = wrap_exception
+        self.on_worker_lost = on_worker_lost
+        self.lock = threading.RLock()  # the workers, pending jobs, groups in flight
+        self.complete_lock = threading.RLock()  # completing results (see complete())
+        self.state = INIT
+        self.cache = {}
+        self.pending = collections.deque()  # _Source objects
+        self.workers = {}  # wid -> _Worker
+        self.wids = itertools.count()
+        self.results = SimpleQueue(ctx=ctx, buffer_size=_RESULT_RING_SIZE)
+        self.poller = select.poll()
+        self.by_fd = {}
+        self.collector = None
+        self.collector_stop = False
+        self.all_processes = []  # workers started and not yet joined, for join()
+        self.fail_later = []  # (result, index, exc): tasks whose iterable raised
+        self.lengths = []  # (imap result, length) to set outside the lock
+        self.byes = []  # workers that said goodbye
+
+    # ------------------------------------------------ workers
+
+    def start_worker(self):
+        from .queues import SimpleQueue
+
+        wid = next(self.wids)
+        tasks = SimpleQueue(ctx=self.ctx, buffer_size=_TASK_RING_SIZE)
+        proc = self.make_process(
+            self.ctx,
+            target=_worker_main,
+            args=(tasks, self.results, wid, self.initializer, self.initargs, self.maxtasks, self.wrap_exception),
+        )
+        proc.name = proc.name.replace("Process", "PoolWorker")
+        proc.daemon = True
+        proc.start()
+        w = _Worker(wid, proc, tasks, self.maxtasks)
+        self.workers[wid] = w
+        self.all_processes.append(proc)
+        if w.sentinel is not None:
+            self.by_fd[w.sentinel] = w
+            self.poller.register(w.sentinel, select.POLLIN)
+        util.debug("added worker")
+        return w
+
+    def live_workers(self):
+        return [w for w in self.workers.values() if w.process.exitcode is None]
+
+    # ------------------------------------------------ dispatch
+
+    def submit(self, source):
+        """Queue a job's tasks and send what the workers have room for."""
+        with self.lock:
+            if self.state != RUN:
+                raise ValueError("Pool not running")
+            self.pending.append(source)
+            sends = self.plan()
+        self.send(sends)
+
+    def plan(self):
+        """Under the lock: choose task groups for the workers with room.
+        Returns [(worker, group)] to send outside the lock."""
+        sends = []
+        if self.state == TERMINATE:
+            return sends
+        pending = self.pending
+        nworkers = max(1, len(self.workers))
+        blocked = 0  # sources in a row held back by their window
+        while pending and blocked < len(pending):
+            w = self.least_loaded()
+            if w is None:
+                break
+            src = pending[0]
+            group = self.take_group(src, w, nworkers)
+            if group is not None:
+                sends.append((w, group))
+                blocked = 0
+            if src.exhausted:
+                pending.popleft()
+            elif group is None:
+                pending.rotate(-1)  # let the next job go first
+                blocked += 1
+        return sends
+
+    def least_loaded(self):
+        """Under the lock: the worker with room and the fewest groups in flight."""
+        best = None
+        best_load = _GROUPS_IN_FLIGHT
+        for w in self.workers.values():
+            load = len(w.inflight)
+            if load >= best_load or w.stopping:
+                continue
+            if w.quota is not None and w.quota - sum(w.inflight.values()) <= 0:
+                continue
+            best, best_load = w, load
+            if load == 0:
+                break
+        return best
+
+    def take_group(self, src, w, nworkers):
+        if src.exhausted:
+            return None
+        # big tasks go one per message, so that their results come back (and are
+        # unpickled) while the worker runs the next one
+        limit = _MAX_GROUP if src.chunksize < _BIG_TASK else 1
+        if w.quota is not None:
+            limit = min(limit, w.quota - sum(w.inflight.values()))
+        if src.window is not None:
+            limit = min(limit, src.window - src.unconsumed)
+            if limit <= 0:
+                return None
+        if src.kind == _APPLY:
+            payload = next(src.items, None)
+            if payload is None:
+                src.exhausted = True
+                return None
+            i0 = src.next_index
+            src.next_index += 1
+            src.exhausted = True
+            w.inflight[(src.result._job, i0)] = 1
+            return (src.result._job, i0, _APPLY, src.func, payload)
+        # spread a job over the workers: a group is at most an even share of
+        # what is left, so that long tasks do not queue behind one worker
+        left = getattr(src.items, "__length_hint__", None)
+        if left is not None:
+            try:
+                share = -(-left() // (_GROUPS_IN_FLIGHT * nworkers))
+                limit = max(1, min(limit, share))
+            except Exception:
+                pass
+        chunks = []
+        i0 = src.next_index
+        try:
+            for chunk in itertools.islice(src.items, limit):
+                chunks.append(chunk)
+        except Exception as e:
+            # the iterable raised (imap): that task fails, the job ends there
+            src.exhausted = True
+            bad = i0 + len(chunks)
+            src.next_index = bad + 1
+            self.fail_later.append((src.result, bad, e))
+            if chunks:
+                src.unconsumed += len(chunks)
+                w.inflight[(src.result._job, i0)] = len(chunks)
+                return (src.result._job, i0, src.kind, src.func, chunks)
+            return None
+        if len(chunks) < limit:
+            src.exhausted = True
+            if src.result._set_length_pending:
+                self.lengths.append((src.result, i0 + len(chunks)))
+        if not chunks:
+            return None
+        src.next_index = i0 + len(chunks)
+        src.unconsumed += len(chunks)
+        w.inflight[(src.result._job, i0)] = len(chunks)
+        return (src.result._job, i0, src.kind, src.func, chunks)
+
+    def send(self, sends):
+        """Outside the lock: pickle and write each group to its worker's ring."""
+        with self.lock:
+            fail_later, self.fail_later = self.fail_later, []
+            lengths, self.lengths = self.lengths, []
+        for w, group in sends:
+            try:
+                w.tasks.put(group)
+            except Exception as e:
+                self.group_failed(w, group, e)
+        for result, length in lengths:
+            result._set_length_from_pool(length)
+        for result, i, e in fail_later:
+            is_map = isinstance(result, _std_pool.MapResult)
+            if is_map:
+                ntasks = result._ntasks
+            self.complete(result, i, (False, e))
+            if is_map:
+                # the iterable's __len__ promised more tasks than it gave: the
+                # missing ones fail too (the stdlib's map would hang there)
+                for k in range(i + 1, ntasks):
+                    if result._job not in self.cache:
+                        break
+                    self.complete(result, k, (False, e))
+            else:
+                result._set_length_from_pool(i + 1)
+
+    def group_failed(self, w, group, exc):
+        """A group could not be sent (it does not pickle): retry its tasks one
+        by one, so that only those that do not pickle fail, as on the stdlib."""
+        job, i0, kind, func, payload = group
+        with self.lock:
+            if w.inflight.pop((job, i0), None) is None:
+                return  # its worker ended and the group was failed already
+        result = self.cache.get(job)
+        if kind == _APPLY or len(payload) == 1:
+            if result is not None:
+                self.complete(result, i0, (False, exc))
+            return
+        for k, chunk in enumerate(payload):
+            single = (job, i0 + k, kind, func, [chunk])
+            with self.lock:
+                w.inflight[(job, i0 + k)] = 1
+            try:
+                w.tasks.put(single)
+            except Exception as e:
+                with self.lock:
+                    if w.inflight.pop((job, i0 + k), None) is None:
+                        continue
+                if result is not None:
+                    self.complete(result, i0 + k, (False, e))
+
+    # ------------------------------------------------ results
+
+    def complete(self, result, i, obj):
+        # The stdlib's results count what is left without a lock (their
+        # _set runs on one thread there); here a sending thread may fail a
+        # task while the collector completes another: one lock orders them
+        # (re-entrant: a callback may submit, and a failed send completes)
+        with self.complete_lock:
+            self._complete(result, i, obj)
+
+    def _complete(self, result, i, obj):
+        try:
+            result._set(i, obj)
+        except Exception:
+            # a callback raised: the stdlib's result handler would die with a
+            # traceback and hang the pool; report it and finish the result
+            self.report("Exception in a multiprocessing.Pool callback")
+            ev = getattr(result, "_event", None)
+            if ev is not None and not ev.is_set():
+                ev.set()
+                self.cache.pop(result._job, None)
+
+    def report(self, what):
+        try:
+            print(what + ":", file=sys.stderr)
+            traceback.print_exc()
+        except Exception:  # pragma: no cover  (interpreter exit)
+            pass
+
+    def handle(self, msg):
+        if msg is None:
+            return  # a wake-up (close, terminate)
+        wid, out = msg
+        mine = []
+        with self.lock:
+            w = self.workers.get(wid)
+            if w is None:
+                return
+            if out is None:
+                self.byes.append(w)
+                return
+            for group in out:
+                n = w.inflight.pop((group[0], group[1]), None)
+                if n is None:
+                    continue  # failed already (should not happen: kept for safety)
+                if w.quota is not None:
+                    w.quota -= n
+                mine.append(group)
+        cache = self.cache
+        complete = self._complete
+        with self.complete_lock:
+            for job, i0, res in mine:
+                result = cache.get(job)
+                if result is None:
+                    continue
+                for k, obj in enumerate(res):
+                    complete(result, i0 + k, obj)
+
+    def drain(self):
+        from queue import Empty
+
+        while True:
+            try:
+                msgs = self.results.get_many(256, False)
+            except Empty:
+                return
+            for m in msgs:
+                self.handle(m)
+
+    # ------------------------------------------------ deaths
+
+    def reap(self, ended):
+        """These workers have ended: fail what they held, replace them, run
+        the hook."""
+        if not ended:
+            return
+        # everything an ended worker sent is in the result ring already
+        self.drain()
+        lost = []
+        with self.lock:
+            for w in ended:
+                if self.workers.get(w.wid) is not w:
+                    continue  # reaped already (its goodbye came in the drain above)
+                w.process.join()
+                try:
+                    self.all_processes.remove(w.process)
+                except ValueError:
+                    pass
+                self.poller.unregister(w.sentinel)
+                del self.by_fd[w.sentinel]
+                self.workers.pop(w.wid, None)
+                held = list(w.inflight.items())
+                w.inflight.clear()
+                expected = w.stopping or (
+                    w.quota is not None and w.quota <= 0 and not held and w.process.exitcode == 0)
+                if not expected and self.state != TERMINATE:
+                    lost.append((w, held))
+                try:
+                    w.tasks.close()
+                except Exception:
+                    pass
+            self.repopulate()
+        for w, held in lost:
+            err_args = (w.process.pid, w.process.exitcode)
+            for (job, i0), n in held:
+                result = self.cache.get(job)
+                if result is None:
+                    continue
+                for k in range(n):
+                    self.complete(result, i0 + k, (False, WorkerLostError(*err_args)))
+            if self.on_worker_lost is not None:
+                try:
+                    self.on_worker_lost(*err_args)
+                except Exception:
+                    self.report("Exception in Pool's _on_worker_lost hook")
+
+    def repopulate(self):
+        """Under the lock: start workers up to the pool's size while it runs
+        (or is closed with work left)."""
+        if self.state == TERMINATE or self.collector_stop:
+            return
+        if self.state == CLOSE and not self.cache:
+            return
+        while len(self.workers) < self.processes:
+            try:
+                self.start_worker()
+            except Exception:
+                self.report("Pool could not start a worker process")
+                return
+
+    # ------------------------------------------------ the collector
+
+    def collect(self):
+        from queue import Empty
+
+        get_many = self.results.get_many
+        poll = self.poller.poll
+        handle = self.handle
+        while not self.collector_stop:
+            try:
+                msgs = get_many(256, True, _WATCH_SLICE)
+            except Empty:
+                msgs = ()
+            except Exception:
+                if self.collector_stop:
+                    break
+                self.report("Pool collector")
+                continue
+            try:
+                for m in msgs:
+                    handle(m)
+            except Exception:  # pragma: no cover  (a bug: keep collecting rather than hang the pool)
+                self.report("Pool collector")
+            msgs = m = None
+            ended = []
+            if self.byes:
+                with self.lock:
+                    ended, self.byes = self.byes, []
+                for w in ended:
+                    w.process.join(1.0)  # it said goodbye: it is ending now
+            ready = poll(0)
+            if ready:
+                ended.extend(self.by_fd[fd] for fd, ev in ready if fd in self.by_fd and self.by_fd[fd] not in ended)
+            if ended:
+                self.reap([w for w in ended if w.process.exitcode is not None])
+            with self.lock:
+                sends = self.plan()
+            if sends or self.fail_later or self.lengths:
+                self.send(sends)
+            if self.state == CLOSE:
+                self.maybe_finish_close()
+                if not self.workers:
+                    break
+        util.debug("collector exiting")
+
+    def maybe_finish_close(self):
+        """Closed and no work left: ask every worker to end."""
+        with self.lock:
+            if self.cache or self.pending:
+                return
+            for w in self.workers.values():
+                if not w.stopping and not w.inflight:
+                    w.stopping = True
+                    try:
+                        w.tasks.put(None)
+                    except Exception:
+                        pass
+
+    def start(self):
+        with self.lock:
+            for _ in range(self.processes):
+                self.start_worker()
+        self.collector = threading.Thread(target=self.collect, name="PoolCollector", daemon=True)
+        self.collector.start()
+
+    # ------------------------------------------------ ending
+
+    def wake(self):
+        """Wake the collector now (it also looks every _WATCH_SLICE)."""
+        try:
+            self.results.put(None)
+        except Exception:
+            pass
+
+    def signal_workers(self, signum):
+        with self.lock:
+            for w in list(self.workers.values()):
+                if w.process.exitcode is None:
+                    try:
+                        os.kill(w.process.pid, signum)
+                    except ProcessLookupError:
+                        pass
+
+    @staticmethod
+    def terminate_core(core):
+        # called once, by terminate() or the finalizer
+        util.debug("finalizing pool")
+        with core.lock:
+            core.state = TERMINATE
+            core.collector_stop = True
+            core.pending.clear()
+            procs = [w.process for w in core.workers.values()]
+            for p in procs:
+                if p.exitcode is None:
+                    p.terminate()
+        core.wake()
+        collector = core.collector
+        if collector is not None and collector is not threading.current_thread():
+            collector.join()
+        for p in procs:
+            p.join()
+        with core.lock:
+            for w in core.workers.values():
+                try:
+                    w.tasks.close()
+                except Exception:
+                    pass
+
+
+def _native_event(result):
+    # cconc's Event: get() waits in the native waiting core (Ctrl-C answered
+    # there as on the stdlib's), set() wakes it without a Python Condition
+    from cconc.threading import Event
+
+    ev = Event()
+    if result._event.is_set():
+        ev.set()
+    result._event = ev
+
+
+class ApplyResult(_std_pool.ApplyResult):
+    __doc__ = _std_pool.ApplyResult.__doc__
+    _set_length_pending = False
+
+    def __init__(self, pool, callback, error_callback):
+        super().__init__(pool, callback, error_callback)
+        _native_event(self)
+
+
+AsyncResult = ApplyResult
+
+
+class MapResult(_std_pool.MapResult, ApplyResult):
+    __doc__ = _std_pool.MapResult.__doc__
+    _set_length_pending = False
+
+    def __init__(self, pool, chunksize, length, callback, error_callback):
+        _std_pool.MapResult.__init__(self, pool, chunksize, length, callback, error_callback)
+        _native_event(self)
+
+
+class _Windowed:
+    """imap's iterators: each consumed item makes room in the job's window."""
+
+    _set_length_pending = True
+    _source = None
+    _core = None
+
+    def next(self, timeout=None):
+        item = super().next(timeout)
+        self._consumed()
+        return item
+
+    __next__ = next
+
+    def _consumed(self):
+        src, core = self._source, self._core
+        if src is None or core is None:
+            return
+        with core.lock:
+            src.unconsumed -= 1
+            if src.exhausted or src.window - src.unconsumed != _MAX_GROUP:
+                return  # the collector refills as results come; we only unblock a full window
+            sends = core.plan()
+        if sends:
+            core.send(sends)
+
+    def _set_length_from_pool(self, length):
+        self._set_length(length)
+
+
+class IMapIterator(_Windowed, _std_pool.IMapIterator):
+    __doc__ = _std_pool.IMapIterator.__doc__
+
+
+class IMapUnorderedIterator(_Windowed, _std_pool.IMapUnorderedIterator):
+    __doc__ = _std_pool.IMapUnorderedIterator.__doc__
+
+
+class _BatchJob:
+    """The job of _submit_batch: on_done per task, nothing else."""
+
+    _set_length_pending = False
+
+    def __init__(self, core, on_done, n):
+        self._job = next(job_counter)
+        self._core = core
+        self._on_done = on_done
+        self._left = n
+        self._n = n
+        self._source = None
+        self._lock = threading.Lock()
+        if n:
+            core.cache[self._job] = self
+
+    def _set(self, i, obj):
+        ok, value = obj
+        with self._lock:
+            self._left -= 1
+            last = self._left == 0
+        if last:
+            self._core.cache.pop(self._job, None)
+        self._on_done(i, ok, value)
+
+    def cancel(self):
+        """Drop the tasks not yet sent to a worker; returns their indices."""
+        src, core = self._source, self._core
+        if src is None:
+            return []
+        with core.lock:
+            if src.exhausted:
+                return []
+            dropped = list(range(src.next_index, self._n))
+            src.exhausted = True
+            try:
+                core.pending.remove(src)
+            except ValueError:
+                pass
+            with self._lock:
+                self._left -= len(dropped)
+                last = self._left == 0
+        if last:
+            core.cache.pop(self._job, None)
+        return dropped
+
+
+class Pool:
+    """A pool of worker processes (see the module's docstring)."""
+
+    _wrap_exception = True
+
+    @staticmethod
+    def Process(ctx, *args, **kwds):
+        return ctx.Process(*args, **kwds)
+
+    def __init__(self, processes=None, initializer=None, initargs=(), maxtasksperchild=None, context=None,
+                 *, _on_worker_lost=None):
+        # exist in __del__ even when __init__ raises
+        self._pool = []
+        self._state = INIT
+        self._core = None
+        from .context import _default_context
+
+        self._ctx = context or _default_context.get_context()
+        if processes is None:
+            cpu_count = getattr(os, "process_cpu_count", os.cpu_count)
+            processes = cpu_count() or 1
+        if processes < 1:
+            raise ValueError("Number of processes must be at least 1")
+        if maxtasksperchild is not None:
+            if not isinstance(maxtasksperchild, int) or maxtasksperchild <= 0:
+                raise ValueError("maxtasksperchild must be a positive int or None")
+        if initializer is not None and not callable(initializer):
+            raise TypeError("initializer must be a callable")
+        self._processes = processes
+        self._maxtasksperchild = maxtasksperchild
+        self._initializer = initializer
+        self._initargs = initargs
+        core = _Core(self._ctx, processes, initializer, initargs, maxtasksperchild, self._wrap_exception,
+                     _on_worker_lost, self.Process)
+        self._cache = core.cache
+        try:
+            core.start()
+        except Exception:
+            core.collector_stop = True
+            for w in core.workers.values():
+                if w.process.exitcode is None:
+                    w.process.terminate()
+            for w in core.workers.values():
+                w.process.join()
+            raise
+        self._core = core
+        self._pool = core.all_processes
+        self._terminate = util.Finalize(self, _Core.terminate_core, args=(core,), exitpriority=15)
+        core.state = RUN
+        self._state = RUN
+
+    def __del__(self, _warn=warnings.warn, RUN=RUN):
+        if self._state == RUN:
+            _warn(f"unclosed running multiprocessing pool {self!r}", ResourceWarning, source=self)
+
+    def __repr__(self):
+        cls = self.__class__
+        return f"<{cls.__module__}.{cls.__qualname__} state={self._state} pool_size={len(self._pool)}>"
+
+    def __reduce__(self):
+        raise NotImplementedError("pool objects cannot be passed between processes or pickled")
+
+    def _check_running(self):
+        if self._state != RUN:
+            raise ValueError("Pool not running")
+
+    # ------------------------------------------------ the API
+
+    def apply(self, func, args=(), kwds={}):
+        """Equivalent of `func(*args, **kwds)`. Pool must be running."""
+        return self.apply_async(func, args, kwds).get()
+
+    def map(self, func, iterable, chunksize=None):
+        """Apply `func` to each element in `iterable`, collecting the results
+        in a list that is returned."""
+        return self._map_async(func, iterable, _MAP, chunksize).get()
+
+    def starmap(self, func, iterable, chunksize=None):
+        """Like `map()` method but the elements of the `iterable` are expected
+        to be iterables as well and will be unpacked as arguments."""
+        return self._map_async(func, iterable, _STARMAP, chunksize).get()
+
+    def starmap_async(self, func, iterable, chunksize=None, callback=None, error_callback=None):
+        """Asynchronous version of `starmap()` method."""
+        return self._map_async(func, iterable, _STARMAP, chunksize, callback, error_callback)
+
+    def apply_async(self, func, args=(), kwds={}, callback=None, error_callback=None):
+        """Asynchronous version of `apply()` method."""
+        self._check_running()
+        result = ApplyResult(self, callback, error_callback)
+        try:
+            self._core.submit(_Source(result, _APPLY, func, iter(((args, kwds),))))
+        except BaseException:
+            self._cache.pop(result._job, None)
+            raise
+        return result
+
+    def map_async(self, func, iterable, chunksize=None, callback=None, error_callback=None):
+        """Asynchronous version of `map()` method."""
+        return self._map_async(func, iterable, _MAP, chunksize, callback, error_callback)
+
+    def _map_async(self, func, iterable, kind, chunksize=None, callback=None, error_callback=None):
+        self._check_running()
+        if not hasattr(iterable, "__len__"):
+            iterable = list(iterable)
+        if chunksize is None:
+            chunksize, extra = divmod(len(iterable), self._processes * 4)
+            if extra:
+                chunksize += 1
+        if len(iterable) == 0:
+            chunksize = 0
+        result = MapResult(self, chunksize, len(iterable), callback, error_callback=error_callback)
+        result._ntasks = -(-len(iterable) // chunksize) if chunksize > 0 else 0
+        if chunksize > 0:
+            chunks = _chunks(iterable, chunksize)
+            self._submit_source(_Source(result, kind, func, chunks, chunksize=chunksize), result)
+        return result
+
+    def _submit_source(self, src, result):
+        try:
+            self._core.submit(src)
+        except BaseException:
+            self._cache.pop(result._job, None)
+            raise
+
+    def _imap(self, cls, func, iterable, chunksize):
+        self._check_running()
+        if chunksize != 1 and chunksize < 1:
+            raise ValueError("Chunksize must be 1+, not {0!r}".format(chunksize)
+                             if cls is IMapUnorderedIterator else "Chunksize must be 1+, not {0:n}".format(chunksize))
+        result = cls(self)
+        chunks = _lazy_chunks(iterable, chunksize)
+        window = max(4 * _MAX_GROUP * self._processes, 64)
+        src = _Source(result, _EACH if chunksize == 1 else _MAP, func, chunks, window=window, chunksize=chunksize)
+        result._source = src
+        result._core = self._core
+        self._submit_source(src, result)
+        if chunksize == 1:
+            return result
+        return (item for chunk in result for item in chunk)
+
+    def imap(self, func, iterable, chunksize=1):
+        """Equivalent of `map()` -- can be MUCH slower than `Pool.map()`."""
+        return self._imap(IMapIterator, func, iterable, chunksize)
+
+    def imap_unordered(self, func, iterable, chunksize=1):
+        """Like `imap()` method but ordering of results is arbitrary."""
+        return self._imap(IMapUnorderedIterator, func, iterable, chunksize)
+
+    def close(self):
+        util.debug("closing pool")
+        if self._state == RUN:
+            self._state = CLOSE
+            core = self._core
+            with core.lock:
+                core.state = CLOSE
+            core.wake()
+
+    def terminate(self):
+        util.debug("terminating pool")
+        self._state = TERMINATE
+        self._terminate()
+
+    def join(self):
+        util.debug("joining pool")
+        if self._state == RUN:
+            raise ValueError("Pool is still running")
+        elif self._state not in (CLOSE, TERMINATE):
+            raise ValueError("In unknown state")
+        core = self._core
+        if core.collector is not threading.current_thread():
+            core.collector.join()
+        for p in list(self._pool):
+            p.join()
+
+    def __enter__(self):
+        self._check_running()
+        return self
+
+    def __exit__(self, exc_type, exc_val, exc_tb):
+        self.terminate()
+
+    def _repopulate_pool(self):
+        core = self._core
+        with core.lock:
+            core.repopulate()
+
+    # ------------------------------------------------ private hooks (module docstring)
+
+    def _signal_workers(self, signum):
+        self._core.signal_workers(signum)
+
+    def _worker_pids(self):
+        core = self._core
+        with core.lock:
+            return [w.process.pid for w in core.workers.values() if w.process.exitcode is None]
+
+    def _submit_batch(self, func, args_list, on_done):
+        self._check_running()
+        args_list = list(args_list)
+        job = _BatchJob(self._core, on_done, len(args_list))
+        if args_list:
+            src = _Source(job, _STAREACH, func, iter(args_list))
+            job._source = src
+            try:
+                self._core.submit(src)
+            except BaseException:
+                self._cache.pop(job._job, None)
+                raise
+        return job
+
+    __class_getitem__ = classmethod(types.GenericAlias)
+
+
+class _LenIter:
+    """An iterator of chunks that knows how many are left (for group sizes)."""
+
+    __slots__ = ("seq", "size", "pos", "n")
+
+    def __init__(self, seq, size):
+        self.seq = seq
+        self.size = size
+        self.pos = 0
+        self.n = len(seq)
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        pos = self.pos
+        if pos >= self.n:
+            raise StopIteration
+        self.pos = pos + self.size
+        return tuple(self.seq[pos:pos + self.size])
+
+    def __length_hint__(self):
+        return -(-(self.n - self.pos) // self.size)
+
+
+def _chunks(iterable, size):
+    try:
+        iterable[0:0]
+        return _LenIter(iterable, size)
+    except Exception:
+        it = iter(iterable)
+        return iter(lambda: tuple(itertools.islice(it, size)), ())
+
+
+def _lazy_chunks(iterable, size):
+    it = iter(iterable)
+    if size == 1:
+        return it
+    return iter(lambda: tuple(itertools.islice(it, size)), ())
+
+
+_mirror.install(__name__, _std_pool)
