@@ -190,19 +190,18 @@ def _worker_main(tasks, results, wid, initializer, initargs, maxtasks, wrap_exce
     put = results.put
     while True:
         groups = get_many(_GROUPS_IN_FLIGHT)
-        out = []
         stop = False
         for group in groups:
             if group is None:
                 stop = True
                 break
             res = _run_group(group, wrap_exception)
-            out.append((group[0], group[1], res))
             completed += len(res)
+            # each group's results as soon as they exist: a quick group must
+            # not wait for a slow one fetched with it (as_completed latency)
+            _send_results(put, wid, [(group[0], group[1], res)])
+            res = None
         group = groups = None  # release the arguments before waiting
-        if out:
-            _send_results(put, wid, out)
-            out = res = None
         if stop or (maxtasks is not None and completed >= maxtasks):
             break
     util.debug("worker exiting after %d tasks" % completed)
@@ -319,7 +318,9 @@ class _Core:
         while pending:
             progressed = False
             nworkers = max(1, len(self.workers))
-            for w in list(self.workers.values()):
+            # the least busy workers first: an idle worker gets work before
+            # a busy one gets its second group
+            for w in sorted(self.workers.values(), key=lambda w: len(w.inflight)):
                 if not pending:
                     break
                 if w.stopping or len(w.inflight) >= _GROUPS_IN_FLIGHT:
