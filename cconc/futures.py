@@ -32,7 +32,6 @@ from concurrent.futures import (  # noqa: F401  (the stdlib's own objects)
     CancelledError,
     Executor,
     InvalidStateError,
-    ProcessPoolExecutor,
     TimeoutError,
 )
 from concurrent.futures.thread import BrokenThreadPool
@@ -40,6 +39,7 @@ from concurrent.futures.thread import BrokenThreadPool
 from cconc import _cconc
 from cconc import _mirror
 from cconc._cconc import as_completed, wait  # noqa: F401
+from cconc._process_executor import ProcessPoolExecutor  # noqa: F401
 
 __all__ = tuple(_std.__all__)
 
