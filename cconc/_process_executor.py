@@ -24,6 +24,7 @@ with the stdlib's ``_RemoteTraceback`` as ``__cause__``; a worker that dies
 the cause of the ``BrokenProcessPool`` names the process and its exit code.
 """
 import collections
+import copyreg
 import io
 import itertools
 import logging
@@ -40,6 +41,8 @@ from concurrent.futures.process import BrokenProcessPool, _ExceptionWithTracebac
 from multiprocessing import ProcessError
 from multiprocessing.reduction import ForkingPickler
 from traceback import format_exception
+
+from cconc.threading import Event as _Event
 
 __all__ = ["ProcessPoolExecutor"]
 
@@ -63,9 +66,27 @@ _global_shutdown = False
 _live_cores = weakref.WeakSet()
 
 
+class _Pickler(pickle.Pickler):
+    """ForkingPickler's reductions (copyreg's and multiprocessing's: sockets,
+    connections, ...) without its per-instance copy of the dispatch table,
+    which costs more than pickling a small call."""
+
+    dispatch_table = {}
+
+
+_table_key = None
+
+
 def _dumps(obj):
+    global _table_key
+    key = (len(copyreg.dispatch_table), len(ForkingPickler._extra_reducers))
+    if key != _table_key:
+        table = copyreg.dispatch_table.copy()
+        table.update(ForkingPickler._extra_reducers)
+        _Pickler.dispatch_table = table
+        _table_key = key
     buf = io.BytesIO()
-    ForkingPickler(buf, pickle.HIGHEST_PROTOCOL).dump(obj)
+    _Pickler(buf, pickle.HIGHEST_PROTOCOL).dump(obj)
     return buf.getvalue()
 
 
@@ -108,6 +129,11 @@ def _run_call(payload):
     except BaseException as e:
         return _ship_exception(e)
     return _ship_value(result)
+
+
+def _run_pack(payloads):
+    """Several submitted calls, in the worker: a list of what _run_call returns."""
+    return [_run_call(p) for p in payloads]
 
 
 def _run_chunks(payload):
@@ -197,7 +223,12 @@ class _Core:
         # Calls handed to the pool and not yet completed: a few per worker,
         # enough to keep them busy between two hand-offs, few enough that
         # most queued calls can still be cancelled (the stdlib: workers + 1).
-        self.window = 2 * self.max_workers + 2
+        # While hand-offs complete within a few milliseconds (many short
+        # calls) the window grows, so that one hand-off carries many calls;
+        # slower calls bring it back (see adapt()).
+        self.base_window = 2 * self.max_workers + 2
+        self.max_window = 128 * self.max_workers
+        self.window = self.base_window
         self.lock = threading.Lock()
         self.queued = collections.deque()  # _WorkItems not handed to the pool
         self.inflight = {}  # id -> _WorkItem handed to the pool
@@ -208,7 +239,7 @@ class _Core:
         self.interrupted = False
         self.pool_closed = False
         self.terminator = None  # the thread terminating a broken executor's pool
-        self.idle = threading.Event()  # nothing queued nor in flight
+        self.idle = _Event()  # nothing queued nor in flight (native: cheap clear())
         self.idle.set()
 
     # -- pool
@@ -251,6 +282,11 @@ class _Core:
             self.start_pool()
             self.queued.append(item)
             self.idle.clear()
+            # The submitter hands off only while the workers may lack work;
+            # beyond that the collector hands off, many calls at a time, as
+            # calls complete.
+            if len(self.inflight) >= self.base_window:
+                return
         self.hand_off()
 
     def hand_off(self):
@@ -287,21 +323,50 @@ class _Core:
             if not cancelled:
                 return
 
-    def send(self, pool, batch):
-        def on_done(index, ok, value, batch=batch, core=self):
-            core.complete(batch[index], ok, value)
+    def adapt(self, latency, n):
+        """A hand-off of n calls completed `latency` seconds after it was
+        sent (collector thread)."""
+        if latency < 0.001 * n:
+            self.window = min(self.window * 2, self.max_window)
+        elif latency > 0.01 * n:
+            self.window = max(self.window // 2, self.base_window)
 
+    def send(self, pool, batch):
+        by_func = {}
+        for item in batch:
+            by_func.setdefault(item.func, []).append(item)
+        # Calls known to be short (the window grew) travel in packs, one pool
+        # task each: one pickle, one message and one completion per pack.
+        # Slow calls (the window at its base) travel one per task, so that
+        # each completes as soon as it ends.
+        packs = len(batch) > 2 * self.max_workers and self.window > self.base_window
         try:
-            by_func = {}
-            for item in batch:
-                by_func.setdefault(item.func, []).append(item)
-            if len(by_func) == 1:
-                pool._submit_batch(batch[0].func, [(item.payload,) for item in batch], on_done)
-            else:
-                for func, items in by_func.items():
-                    def on_done_part(index, ok, value, items=items, core=self):
-                        core.complete(items[index], ok, value)
-                    pool._submit_batch(func, [(item.payload,) for item in items], on_done_part)
+            for func, items in by_func.items():
+                if packs and func is _run_call:
+                    size = min(64, max(1, len(items) // (2 * self.max_workers)))
+                    tasks = [items[i:i + size] for i in range(0, len(items), size)]
+                    func = _run_pack
+                    args = [([item.payload for item in pack],) for pack in tasks]
+                else:
+                    tasks = items
+                    args = [(item.payload,) for item in items]
+                left_and_start = [len(tasks), time.monotonic()]
+
+                # on the collector thread, one at a time
+                def on_done(index, ok, value, tasks=tasks, state=left_and_start, n=len(items), core=self):
+                    state[0] -= 1
+                    if state[0] == 0:
+                        core.adapt(time.monotonic() - state[1], n)
+                    task = tasks[index]
+                    if type(task) is not list:
+                        core.complete(task, ok, value)
+                    elif not ok:
+                        core.break_pool(value)
+                    else:
+                        for item, outcome in zip(task, value):
+                            core.complete(item, True, outcome)
+
+                pool._submit_batch(func, args, on_done)
         except BaseException as e:
             # The pool refused (terminated under us, or at interpreter exit):
             # as the stdlib's manager thread, break the executor.
@@ -338,6 +403,9 @@ class _Core:
         with self.lock:
             if self.inflight.pop(id(item), None) is None:
                 return  # failed already by break_pool
+            # Decided under the lock that add() takes: either add() saw this
+            # call gone and hands off itself, or this sees its item queued.
+            more = self.queued or not self.inflight
         try:
             if exc is not None:
                 future.set_exception(exc)
@@ -346,7 +414,8 @@ class _Core:
         except _base.InvalidStateError:
             pass
         del future, result, exc, item
-        self.hand_off()
+        if more:
+            self.hand_off()
 
     def _check_idle(self):
         # under self.lock; the pool is closed before anyone waiting for
@@ -503,6 +572,14 @@ def _chain_outcomes(fs, timeout, end_time):
             f.cancel()
 
 
+def _Future():
+    # cconc.futures imports this module: its Future is looked up once, later
+    global _Future
+    from cconc.futures import Future as _Future
+
+    return _Future()
+
+
 class ProcessPoolExecutor(_std_process.ProcessPoolExecutor):
     """concurrent.futures.ProcessPoolExecutor on cconc's native process pool."""
 
@@ -558,9 +635,7 @@ class ProcessPoolExecutor(_std_process.ProcessPoolExecutor):
         return self._core.processes()
 
     def submit(self, fn, /, *args, **kwargs):
-        from cconc.futures import Future
-
-        f = Future()
+        f = _Future()
         try:
             payload = _dumps((fn, args, kwargs))
         except Exception as e:
@@ -604,9 +679,7 @@ class ProcessPoolExecutor(_std_process.ProcessPoolExecutor):
             per_batch = None
 
         def submit_batch(batch):
-            from cconc.futures import Future
-
-            f = Future()
+            f = _Future()
             try:
                 payload = _dumps((fn, batch))
             except Exception as e:
