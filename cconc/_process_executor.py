@@ -635,17 +635,20 @@ class ProcessPoolExecutor(_std_process.ProcessPoolExecutor):
         return self._core.processes()
 
     def submit(self, fn, /, *args, **kwargs):
+        core = self._core
+        with core.lock:
+            core.check_accepting()
+            # as the stdlib's submit(), which starts the workers
+            core.start_pool()
         f = _Future()
         try:
             payload = _dumps((fn, args, kwargs))
         except Exception as e:
             # The stdlib pickles in its feeder thread and fails the future
             # (_SafeQueue._on_queue_feeder_error); the executor stays usable.
-            with self._core.lock:
-                self._core.check_accepting()
             _fail_unpicklable(f, e)
             return f
-        self._core.add(_WorkItem(f, _run_call, payload))
+        core.add(_WorkItem(f, _run_call, payload))
         return f
 
     submit.__doc__ = _base.Executor.submit.__doc__
