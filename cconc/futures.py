@@ -1,9 +1,10 @@
 """Drop-in mirror of the stdlib's :mod:`concurrent.futures`.
 
 ``Future``, ``ThreadPoolExecutor``, ``wait`` and ``as_completed`` are native
-(cconc._cconc); everything else is the stdlib's own object: the exceptions
-(``CancelledError``, ``TimeoutError``, ``BrokenExecutor``, ``InvalidStateError``),
-the constants, ``Executor`` and ``ProcessPoolExecutor``.
+(cconc._cconc); ``ProcessPoolExecutor`` runs on cconc's process pool
+(cconc/_process_executor.py); everything else is the stdlib's own object: the
+exceptions (``CancelledError``, ``TimeoutError``, ``BrokenExecutor``,
+``InvalidStateError``), the constants and ``Executor``.
 
 ``Future`` derives from the native core *and* from ``concurrent.futures.Future``
 so that ``isinstance(f, concurrent.futures.Future)`` holds, which asyncio
