@@ -94,6 +94,7 @@ _TASK_RING_SIZE = 4 << 20
 _RESULT_RING_SIZE = 8 << 20
 _MAX_GROUP = 64  # tasks per message to a worker
 _GROUPS_IN_FLIGHT = 2  # per worker: one running, one waiting in its ring
+_BIG_TASK = 16  # items per task (chunksize) from which a task travels alone
 _WATCH_SLICE = 0.02  # the collector looks at the workers' sentinels this often (s)
 
 
@@ -203,6 +204,7 @@ def _worker_main(tasks, results, wid, initializer, initargs, maxtasks, wrap_exce
             res = None
         group = groups = None  # release the arguments before waiting
         if stop or (maxtasks is not None and completed >= maxtasks):
+            put((wid, None))  # goodbye: the collector reaps us without waiting for its next look
             break
     util.debug("worker exiting after %d tasks" % completed)
 
@@ -222,15 +224,15 @@ class _Worker:
         self.inflight = {}  # (job, i0) -> number of tasks in that group
         self.quota = quota  # tasks it may still be given (None: unbounded)
         self.stopping = False  # the pool asked it to end
-        self.sentinel = process.sentinel
+        self.sentinel = getattr(process, "sentinel", None)
 
 
 class _Source:
     """Tasks of one job not yet sent to a worker."""
 
-    __slots__ = ("result", "kind", "func", "items", "next_index", "exhausted", "window", "unconsumed", "chunked")
+    __slots__ = ("result", "kind", "func", "items", "next_index", "exhausted", "window", "unconsumed", "chunksize")
 
-    def __init__(self, result, kind, func, items, window=None, chunked=None):
+    def __init__(self, result, kind, func, items, window=None, chunksize=1):
         self.result = result
         self.kind = kind
         self.func = func
@@ -239,7 +241,7 @@ class _Source:
         self.exhausted = False
         self.window = window  # imap: at most this many tasks sent and not consumed
         self.unconsumed = 0
-        self.chunked = chunked
+        self.chunksize = chunksize  # items per task
 
 
 class _Core:
@@ -247,17 +249,20 @@ class _Core:
     finalizer (which must not hold the Pool itself, so that an unreferenced
     Pool is collected, warns and is terminated, as the stdlib's)."""
 
-    def __init__(self, ctx, processes, initializer, initargs, maxtasksperchild, wrap_exception, on_worker_lost):
+    def __init__(self, ctx, processes, initializer, initargs, maxtasksperchild, wrap_exception, on_worker_lost,
+                 make_process):
         from .queues import SimpleQueue
 
         self.ctx = ctx
+        self.make_process = make_process  # Pool.Process(ctx, ...), which subclasses may override
         self.processes = processes
         self.initializer = initializer
         self.initargs = initargs
         self.maxtasks = maxtasksperchild
         self.wrap_exception = wrap_exception
         self.on_worker_lost = on_worker_lost
-        self.lock = threading.RLock()
+        self.lock = threading.RLock()  # the workers, pending jobs, groups in flight
+        self.complete_lock = threading.RLock()  # completing results (see complete())
         self.state = INIT
         self.cache = {}
         self.pending = collections.deque()  # _Source objects
@@ -271,6 +276,7 @@ class _Core:
         self.all_processes = []  # workers started and not yet joined, for join()
         self.fail_later = []  # (result, index, exc): tasks whose iterable raised
         self.lengths = []  # (imap result, length) to set outside the lock
+        self.byes = []  # workers that said goodbye
 
     # ------------------------------------------------ workers
 
@@ -279,7 +285,8 @@ class _Core:
 
         wid = next(self.wids)
         tasks = SimpleQueue(ctx=self.ctx, buffer_size=_TASK_RING_SIZE)
-        proc = self.ctx.Process(
+        proc = self.make_process(
+            self.ctx,
             target=_worker_main,
             args=(tasks, self.results, wid, self.initializer, self.initargs, self.maxtasks, self.wrap_exception),
         )
@@ -289,8 +296,9 @@ class _Core:
         w = _Worker(wid, proc, tasks, self.maxtasks)
         self.workers[wid] = w
         self.all_processes.append(proc)
-        self.by_fd[w.sentinel] = w
-        self.poller.register(w.sentinel, select.POLLIN)
+        if w.sentinel is not None:
+            self.by_fd[w.sentinel] = w
+            self.poller.register(w.sentinel, select.POLLIN)
         util.debug("added worker")
         return w
 
@@ -315,40 +323,45 @@ class _Core:
         if self.state == TERMINATE:
             return sends
         pending = self.pending
-        while pending:
-            progressed = False
-            nworkers = max(1, len(self.workers))
-            # the least busy workers first: an idle worker gets work before
-            # a busy one gets its second group
-            for w in sorted(self.workers.values(), key=lambda w: len(w.inflight)):
-                if not pending:
-                    break
-                if w.stopping or len(w.inflight) >= _GROUPS_IN_FLIGHT:
-                    continue
-                if w.quota is not None and w.quota - sum(w.inflight.values()) <= 0:
-                    continue
-                group = self.take_group(pending[0], w, nworkers)
-                if group is None:
-                    if pending[0].exhausted:
-                        pending.popleft()
-                        progressed = True
-                        continue
-                    # blocked by its window: let the next job go first
-                    if len(pending) > 1:
-                        pending.rotate(-1)
-                    continue
-                sends.append((w, group))
-                progressed = True
-                if pending and pending[0].exhausted:
-                    pending.popleft()
-            if not progressed:
+        nworkers = max(1, len(self.workers))
+        blocked = 0  # sources in a row held back by their window
+        while pending and blocked < len(pending):
+            w = self.least_loaded()
+            if w is None:
                 break
+            src = pending[0]
+            group = self.take_group(src, w, nworkers)
+            if group is not None:
+                sends.append((w, group))
+                blocked = 0
+            if src.exhausted:
+                pending.popleft()
+            elif group is None:
+                pending.rotate(-1)  # let the next job go first
+                blocked += 1
         return sends
+
+    def least_loaded(self):
+        """Under the lock: the worker with room and the fewest groups in flight."""
+        best = None
+        best_load = _GROUPS_IN_FLIGHT
+        for w in self.workers.values():
+            load = len(w.inflight)
+            if load >= best_load or w.stopping:
+                continue
+            if w.quota is not None and w.quota - sum(w.inflight.values()) <= 0:
+                continue
+            best, best_load = w, load
+            if load == 0:
+                break
+        return best
 
     def take_group(self, src, w, nworkers):
         if src.exhausted:
             return None
-        limit = _MAX_GROUP
+        # big tasks go one per message, so that their results come back (and are
+        # unpickled) while the worker runs the next one
+        limit = _MAX_GROUP if src.chunksize < _BIG_TASK else 1
         if w.quota is not None:
             limit = min(limit, w.quota - sum(w.inflight.values()))
         if src.window is not None:
@@ -403,8 +416,9 @@ class _Core:
 
     def send(self, sends):
         """Outside the lock: pickle and write each group to its worker's ring."""
-        fail_later, self.fail_later = self.fail_later, []
-        lengths, self.lengths = self.lengths, []
+        with self.lock:
+            fail_later, self.fail_later = self.fail_later, []
+            lengths, self.lengths = self.lengths, []
         for w, group in sends:
             try:
                 w.tasks.put(group)
@@ -413,8 +427,19 @@ class _Core:
         for result, length in lengths:
             result._set_length_from_pool(length)
         for result, i, e in fail_later:
+            is_map = isinstance(result, _std_pool.MapResult)
+            if is_map:
+                ntasks = result._ntasks
             self.complete(result, i, (False, e))
-            result._set_length_from_pool(i + 1)
+            if is_map:
+                # the iterable's __len__ promised more tasks than it gave: the
+                # missing ones fail too (the stdlib's map would hang there)
+                for k in range(i + 1, ntasks):
+                    if result._job not in self.cache:
+                        break
+                    self.complete(result, k, (False, e))
+            else:
+                result._set_length_from_pool(i + 1)
 
     def group_failed(self, w, group, exc):
         """A group could not be sent (it does not pickle): retry its tasks one
@@ -444,6 +469,14 @@ class _Core:
     # ------------------------------------------------ results
 
     def complete(self, result, i, obj):
+        # The stdlib's results count what is left without a lock (their
+        # _set runs on one thread there); here a sending thread may fail a
+        # task while the collector completes another: one lock orders them
+        # (re-entrant: a callback may submit, and a failed send completes)
+        with self.complete_lock:
+            self._complete(result, i, obj)
+
+    def _complete(self, result, i, obj):
         try:
             result._set(i, obj)
         except Exception:
@@ -463,11 +496,16 @@ class _Core:
             pass
 
     def handle(self, msg):
+        if msg is None:
+            return  # a wake-up (close, terminate)
         wid, out = msg
         mine = []
         with self.lock:
             w = self.workers.get(wid)
             if w is None:
+                return
+            if out is None:
+                self.byes.append(w)
                 return
             for group in out:
                 n = w.inflight.pop((group[0], group[1]), None)
@@ -477,12 +515,14 @@ class _Core:
                     w.quota -= n
                 mine.append(group)
         cache = self.cache
-        for job, i0, res in mine:
-            result = cache.get(job)
-            if result is None:
-                continue
-            for k, obj in enumerate(res):
-                self.complete(result, i0 + k, obj)
+        complete = self._complete
+        with self.complete_lock:
+            for job, i0, res in mine:
+                result = cache.get(job)
+                if result is None:
+                    continue
+                for k, obj in enumerate(res):
+                    complete(result, i0 + k, obj)
 
     def drain(self):
         from queue import Empty
@@ -497,10 +537,9 @@ class _Core:
 
     # ------------------------------------------------ deaths
 
-    def reap(self, ready_fds):
-        """Workers whose sentinel is ready have ended: fail what they held,
-        replace them, run the hook."""
-        ended = [self.by_fd[fd] for fd in ready_fds if fd in self.by_fd]
+    def reap(self, ended):
+        """These workers have ended: fail what they held, replace them, run
+        the hook."""
         if not ended:
             return
         # everything an ended worker sent is in the result ring already
@@ -508,6 +547,8 @@ class _Core:
         lost = []
         with self.lock:
             for w in ended:
+                if self.workers.get(w.wid) is not w:
+                    continue  # reaped already (its goodbye came in the drain above)
                 w.process.join()
                 try:
                     self.all_processes.remove(w.process)
@@ -573,12 +614,23 @@ class _Core:
                     break
                 self.report("Pool collector")
                 continue
-            for m in msgs:
-                handle(m)
+            try:
+                for m in msgs:
+                    handle(m)
+            except Exception:  # pragma: no cover  (a bug: keep collecting rather than hang the pool)
+                self.report("Pool collector")
             msgs = m = None
+            ended = []
+            if self.byes:
+                with self.lock:
+                    ended, self.byes = self.byes, []
+                for w in ended:
+                    w.process.join(1.0)  # it said goodbye: it is ending now
             ready = poll(0)
             if ready:
-                self.reap([fd for fd, ev in ready])
+                ended.extend(self.by_fd[fd] for fd, ev in ready if fd in self.by_fd and self.by_fd[fd] not in ended)
+            if ended:
+                self.reap([w for w in ended if w.process.exitcode is not None])
             with self.lock:
                 sends = self.plan()
             if sends or self.fail_later or self.lengths:
@@ -611,6 +663,13 @@ class _Core:
 
     # ------------------------------------------------ ending
 
+    def wake(self):
+        """Wake the collector now (it also looks every _WATCH_SLICE)."""
+        try:
+            self.results.put(None)
+        except Exception:
+            pass
+
     def signal_workers(self, signum):
         with self.lock:
             for w in list(self.workers.values()):
@@ -632,6 +691,7 @@ class _Core:
             for p in procs:
                 if p.exitcode is None:
                     p.terminate()
+        core.wake()
         collector = core.collector
         if collector is not None and collector is not threading.current_thread():
             collector.join()
@@ -645,15 +705,24 @@ class _Core:
                     pass
 
 
-def _cconc_event():
+def _native_event(result):
+    # cconc's Event: get() waits in the native waiting core (Ctrl-C answered
+    # there as on the stdlib's), set() wakes it without a Python Condition
     from cconc.threading import Event
 
-    return Event()
+    ev = Event()
+    if result._event.is_set():
+        ev.set()
+    result._event = ev
 
 
 class ApplyResult(_std_pool.ApplyResult):
     __doc__ = _std_pool.ApplyResult.__doc__
     _set_length_pending = False
+
+    def __init__(self, pool, callback, error_callback):
+        super().__init__(pool, callback, error_callback)
+        _native_event(self)
 
 
 AsyncResult = ApplyResult
@@ -662,6 +731,10 @@ AsyncResult = ApplyResult
 class MapResult(_std_pool.MapResult, ApplyResult):
     __doc__ = _std_pool.MapResult.__doc__
     _set_length_pending = False
+
+    def __init__(self, pool, chunksize, length, callback, error_callback):
+        _std_pool.MapResult.__init__(self, pool, chunksize, length, callback, error_callback)
+        _native_event(self)
 
 
 class _Windowed:
@@ -684,8 +757,8 @@ class _Windowed:
             return
         with core.lock:
             src.unconsumed -= 1
-            if src.exhausted:
-                return
+            if src.exhausted or src.window - src.unconsumed != _MAX_GROUP:
+                return  # the collector refills as results come; we only unblock a full window
             sends = core.plan()
         if sends:
             core.send(sends)
@@ -782,7 +855,7 @@ class Pool:
         self._initializer = initializer
         self._initargs = initargs
         core = _Core(self._ctx, processes, initializer, initargs, maxtasksperchild, self._wrap_exception,
-                     _on_worker_lost)
+                     _on_worker_lost, self.Process)
         self._cache = core.cache
         try:
             core.start()
@@ -861,9 +934,10 @@ class Pool:
         if len(iterable) == 0:
             chunksize = 0
         result = MapResult(self, chunksize, len(iterable), callback, error_callback=error_callback)
+        result._ntasks = -(-len(iterable) // chunksize) if chunksize > 0 else 0
         if chunksize > 0:
             chunks = _chunks(iterable, chunksize)
-            self._submit_source(_Source(result, kind, func, chunks), result)
+            self._submit_source(_Source(result, kind, func, chunks, chunksize=chunksize), result)
         return result
 
     def _submit_source(self, src, result):
@@ -881,7 +955,7 @@ class Pool:
         result = cls(self)
         chunks = _lazy_chunks(iterable, chunksize)
         window = max(4 * _MAX_GROUP * self._processes, 64)
-        src = _Source(result, _EACH if chunksize == 1 else _MAP, func, chunks, window=window)
+        src = _Source(result, _EACH if chunksize == 1 else _MAP, func, chunks, window=window, chunksize=chunksize)
         result._source = src
         result._core = self._core
         self._submit_source(src, result)
@@ -904,6 +978,7 @@ class Pool:
             core = self._core
             with core.lock:
                 core.state = CLOSE
+            core.wake()
 
     def terminate(self):
         util.debug("terminating pool")
@@ -928,6 +1003,11 @@ class Pool:
 
     def __exit__(self, exc_type, exc_val, exc_tb):
         self.terminate()
+
+    def _repopulate_pool(self):
+        core = self._core
+        with core.lock:
+            core.repopulate()
 
     # ------------------------------------------------ private hooks (module docstring)
 
