@@ -286,6 +286,41 @@ def test_worker_death_breaks_the_executor(futures_mod):
         ex.shutdown(wait=True)
 
 
+class ExitAtPickle:
+    def __reduce__(self):
+        os._exit(5)
+
+
+def return_exit_at_pickle():
+    return ExitAtPickle()
+
+
+def test_worker_death_while_pickling_a_result(futures_mod):
+    ex = executor(futures_mod)
+    try:
+        f = ex.submit(return_exit_at_pickle)
+        with pytest.raises(BrokenProcessPool):
+            f.result(timeout=LONG)
+        with pytest.raises(BrokenProcessPool):
+            ex.submit(mul, 1, 2)
+    finally:
+        ex.shutdown(wait=True)
+
+
+def test_dropped_executor_finishes_its_work(futures_mod):
+    import gc
+    import warnings
+
+    ex = executor(futures_mod)
+    fs = [ex.submit(sleep_then, 0.05, i) for i in range(6)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ResourceWarning)
+        del ex
+        gc.collect()
+        assert [f.result(timeout=LONG) for f in fs] == list(range(6))
+        gc.collect()
+
+
 def test_killed_idle_worker_breaks_the_executor(futures_mod):
     ex = executor(futures_mod)
     try:
