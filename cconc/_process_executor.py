@@ -339,7 +339,9 @@ class _Core:
         # task each: one pickle, one message and one completion per pack.
         # Slow calls (the window at its base) travel one per task, so that
         # each completes as soon as it ends.
-        packs = len(batch) > 2 * self.max_workers and self.window > self.base_window
+        # (Not with max_tasks_per_child: a worker counts pool tasks.)
+        packs = (len(batch) > 2 * self.max_workers and self.window > self.base_window
+                 and self.max_tasks_per_child is None)
         try:
             for func, items in by_func.items():
                 if packs and func is _run_call:
