@@ -1,9 +1,10 @@
 """Drop-in mirror of the stdlib's :mod:`concurrent.futures`.
 
 ``Future``, ``ThreadPoolExecutor``, ``wait`` and ``as_completed`` are native
-(cconc._cconc); everything else is the stdlib's own object: the exceptions
-(``CancelledError``, ``TimeoutError``, ``BrokenExecutor``, ``InvalidStateError``),
-the constants, ``Executor`` and ``ProcessPoolExecutor``.
+(cconc._cconc); ``ProcessPoolExecutor`` runs on cconc's process pool
+(cconc/_process_executor.py); everything else is the stdlib's own object: the
+exceptions (``CancelledError``, ``TimeoutError``, ``BrokenExecutor``,
+``InvalidStateError``), the constants and ``Executor``.
 
 ``Future`` derives from the native core *and* from ``concurrent.futures.Future``
 so that ``isinstance(f, concurrent.futures.Future)`` holds, which asyncio
@@ -32,7 +33,6 @@ from concurrent.futures import (  # noqa: F401  (the stdlib's own objects)
     CancelledError,
     Executor,
     InvalidStateError,
-    ProcessPoolExecutor,
     TimeoutError,
 )
 from concurrent.futures.thread import BrokenThreadPool
@@ -40,6 +40,7 @@ from concurrent.futures.thread import BrokenThreadPool
 from cconc import _cconc
 from cconc import _mirror
 from cconc._cconc import as_completed, wait  # noqa: F401
+from cconc._process_executor import ProcessPoolExecutor  # noqa: F401
 
 __all__ = tuple(_std.__all__)
 

@@ -8,7 +8,6 @@ from concurrent.futures import (
     CancelledError as CancelledError,
     Executor as Executor,
     InvalidStateError as InvalidStateError,
-    ProcessPoolExecutor as ProcessPoolExecutor,
     TimeoutError as TimeoutError,
 )
 from concurrent.futures._base import DoneAndNotDoneFutures
@@ -38,6 +37,29 @@ class ThreadPoolExecutor(_std.ThreadPoolExecutor):
         buffersize: Optional[int] = None,
     ) -> Iterator[_T]: ...
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None: ...
+
+class ProcessPoolExecutor(_std.ProcessPoolExecutor):
+    def __init__(
+        self,
+        max_workers: Optional[int] = None,
+        mp_context: Optional[Any] = None,
+        initializer: Optional[Callable[..., object]] = None,
+        initargs: Tuple[Any, ...] = (),
+        *,
+        max_tasks_per_child: Optional[int] = None,
+    ) -> None: ...
+    def submit(self, fn: Callable[..., _T], /, *args: Any, **kwargs: Any) -> Future[_T]: ...
+    def map(
+        self,
+        fn: Callable[..., _T],
+        *iterables: Iterable[Any],
+        timeout: Optional[float] = None,
+        chunksize: int = 1,
+        buffersize: Optional[int] = None,
+    ) -> Iterator[_T]: ...
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None: ...
+    def terminate_workers(self) -> None: ...
+    def kill_workers(self) -> None: ...
 
 def wait(
     fs: Iterable[_std.Future[_T]], timeout: Optional[float] = None, return_when: str = "ALL_COMPLETED"

@@ -5,3 +5,4 @@ from . import queue_cases  # noqa: F401
 from . import selectors_cases  # noqa: F401
 from . import multiprocessing_cases  # noqa: F401
 from . import pool_cases  # noqa: F401
+from . import process_executor_cases  # noqa: F401
