@@ -327,12 +327,7 @@ static void cond_notify_n(ConditionObject *self, Py_ssize_t n)
         cc_waitlist_wake(&self->waiters, n);
         return;
     }
-    cc_waitlist *lock_waiters = cc_lock_waitlist(self->lock, self->kind);
-    cc_waiter *w;
-    for (Py_ssize_t moved = 0; (n < 0 || moved < n) && (w = cc_waitlist_pop(&self->waiters)); moved++) {
-        w->handoff = &moved_to_lock;
-        cc_waiter_requeue(w, lock_waiters);
-    }
+    cc_waitlist_requeue(&self->waiters, cc_lock_waitlist(self->lock, self->kind), n, &moved_to_lock);
 }
 
 static int cond_check_owned_for_notify(ConditionObject *self)
