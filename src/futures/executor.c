@@ -284,7 +284,7 @@ static PyObject *queue_wake_all_method(WorkQueueObject *q, PyObject *Py_UNUSED(i
 
 static PyObject *queue_qsize(WorkQueueObject *q, PyObject *Py_UNUSED(ignored))
 {
-    return PyLong_FromSsize_t(q->queued);
+    return PyLong_FromSsize_t(CC_LOAD_SSIZE(q->queued));
 }
 
 static int queue_traverse(WorkQueueObject *q, visitproc visit, void *arg)
