@@ -9,8 +9,11 @@
  * subtype_traverse handle them, which an extension cannot do portably for a
  * C type deriving directly from a Python class.
  *
- * A future is changed only with the GIL held, so its state, result and
- * waiters are consistent whenever Python code (a callback, a __del__) runs.
+ * A future is changed only with the GIL held (without one, in the future's
+ * critical section, which every method and cc_future_* function takes), so
+ * its state, result and waiters are consistent whenever Python code (a
+ * callback, a __del__) runs. A wait()/as_completed() waiter has its own,
+ * always taken inside a future's, never around one.
  */
 #include "cconc.h"
 

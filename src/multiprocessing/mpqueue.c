@@ -38,7 +38,8 @@ typedef struct {
 #define SPILL_BLOCK 256
 
 /* Entries live in a list of fixed blocks: they never move, so the feeder can
- * send from them with the GIL released while puts append. */
+ * send from them with the GIL released (and the handle's critical section
+ * suspended) while puts append. */
 typedef struct spill_block {
     struct spill_block *next;
     int begin, end; /* live entries are e[begin..end) */

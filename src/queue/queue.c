@@ -7,7 +7,8 @@
  *
  * Two ways to run:
  *  - native: the items live in the ring. A FIFO or LIFO operation never calls
- *    out to Python, so under the GIL it is atomic; it does not even take
+ *    out to Python, so under the GIL (without one, in the queue's critical
+ *    section, which every method takes) it is atomic; it does not even take
  *    q.mutex, it only waits while another thread holds it (code that groups
  *    operations under `with q.mutex:` stays atomic). A priority queue's
  *    comparisons may run Python code (and release the GIL), so it holds

@@ -2,7 +2,8 @@
  *
  * The stdlib's is already C (Modules/_queuemodule.c); this one is as lean:
  * a ring of object pointers and a FIFO list of parked getters. Everything
- * happens under the GIL without calling out to Python, so put() is safe from
+ * happens under the GIL (without one, in the queue's critical section)
+ * without calling out to Python, so put() is safe from
  * __del__ methods and signal handlers (the stdlib's "reentrant" promise), and
  * an uncontended put or get makes no system call. A getter woken for an item
  * that another thread took first parks again; one woken as it times out or is

@@ -8,7 +8,8 @@
  *  - table, a C array indexed by fd holding a borrowed key pointer and the
  *    registered EVENT_READ|EVENT_WRITE bits, so that select() turns what the
  *    kernel reports into [(key, events), ...] without any Python-level code.
- * Both are updated together while the GIL is held, with no call out to
+ * Both are updated together while the GIL (without one, the selector's
+ * critical section) is held, with no call out to
  * Python in between, so they never disagree where anyone can look.
  *
  * select() runs the system call with the GIL released on a buffer it has

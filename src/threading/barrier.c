@@ -7,8 +7,9 @@
  *
  * The stdlib's Barrier holds its Condition's lock for the whole of wait()
  * except while blocked, so the action runs with the barrier locked. Here the
- * GIL keeps every state change atomic; only the action (arbitrary Python
- * code, which may release the GIL) needs a lock: `in_action`, with its own
+ * GIL (without one, the barrier's critical section) keeps every state change
+ * atomic; only the action (arbitrary Python code, which may let other threads
+ * in) needs a lock: `in_action`, with its own
  * waiter list. The action calling back into its barrier would deadlock the
  * stdlib; it raises RuntimeError here. */
 #include "cconc.h"
