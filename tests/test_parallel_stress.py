@@ -20,6 +20,9 @@ from helpers import join_all, wait_until
 THREADS = int(os.environ.get("CCONC_STRESS_THREADS", "4"))
 OPS = int(os.environ.get("CCONC_STRESS_OPS", "3000"))
 JOIN = 600  # seconds: generous, a hang fails the test rather than the run
+# Larger sizes run long on 2 cores (a contended FIFO lock costs a thread switch per
+# acquire): the default 120 s per test is for the default size.
+pytestmark = pytest.mark.timeout(max(120, THREADS * OPS // 1000))
 
 
 @pytest.fixture(autouse=True)
