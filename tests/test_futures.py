@@ -16,7 +16,7 @@ import weakref
 
 import pytest
 
-from helpers import interrupt_main_after, join_all, run_in_fork, start_threads
+from helpers import interrupt_main_after, join_all, run_in_fork, start_threads, wait_until
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -390,6 +390,8 @@ def test_shutdown_cancel_futures_callback_raises_base_exception(futures_mod, exc
     gate = threading.Event()
     ex = futures_mod.ThreadPoolExecutor(1)
     first = ex.submit(gate.wait, LONG)
+    # the worker holds `first` before shutdown (without a GIL it starts in parallel)
+    wait_until(first.running)
     queued = [ex.submit(int, i) for i in range(10)]
 
     def boom(f):

@@ -19,11 +19,6 @@ def _env(**extra):
     env = dict(os.environ)
     env.pop("CCONC_PATCH", None)
     env["PYTHONPATH"] = os.pathsep.join([REPO] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
-    if "libasan" in env.get("LD_PRELOAD", ""):
-        # The children run under ASan too, without the leak check at their exit:
-        # LeakSanitizer's tracer crashes in a process that exits while a thread
-        # is parked in a cconc wait (reproduced without patch mode; reported).
-        env["ASAN_OPTIONS"] = env.get("ASAN_OPTIONS", "") + ":detect_leaks=0"
     env.update(extra)
     return env
 

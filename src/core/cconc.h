@@ -173,14 +173,37 @@ void cc_exc_attach(const char *name, PyObject *value);
  * The waiting core (park.c).
  *
  * A thread that must block links a cc_waiter (on its own C stack) into the
- * object's cc_waitlist while it holds the GIL and the object's state is
- * consistent, then calls cc_park(), which releases the GIL and sleeps on the
- * thread's own parker until a waker marks the waiter CC_WOKEN, the deadline
- * passes, or a signal handler raises.
+ * object's cc_waitlist while the object's state is consistent, then calls
+ * cc_park(), which detaches from the interpreter (releases the GIL) and
+ * sleeps on the thread's own parker until a waker marks the waiter CC_WOKEN,
+ * the deadline passes, or a signal handler raises.
  *
- * A waker, holding the GIL, unlinks a waiter (cc_waitlist_pop), may hand it
- * something (the lock, a unit...), then calls cc_waiter_wake(). Every
- * waitlist operation happens with the GIL held.
+ * A waker unlinks a waiter (cc_waitlist_pop), may hand it something (the
+ * lock, a unit...), then calls cc_waiter_wake().
+ *
+ * Who guards what. On a GIL build, the GIL guards everything. On a
+ * free-threaded build (Py_GIL_DISABLED):
+ * - an object's own state, and the decision to append to, pop from or wake
+ *   its lists, are guarded by the object's critical section
+ *   (CC_BEGIN_CRITICAL_SECTION(self), compat.h), held by every method that
+ *   reads or changes them. It is suspended while the thread parks (and
+ *   whenever the thread would block on another lock) and held again when
+ *   cc_park returns, just as the GIL is released and re-taken: code that is
+ *   correct under "anything that calls out may let other threads in" stays
+ *   correct. A list's count may be read under that critical section alone
+ *   (cc_waitlist_wake's fast test): every change to it is made under it too.
+ * - the waitlists' links, every waiter's state and handoff, and the registry
+ *   below are guarded by one core-wide lock inside park.c, so each function
+ *   here is atomic by itself. A waiter moved between two objects' lists
+ *   (cc_waitlist_requeue: Condition.notify onto its lock) moves under that one
+ *   lock; the caller holds both objects' critical sections
+ *   (CC_BEGIN_CRITICAL_SECTION2), since both objects' states are involved.
+ * - a waker and a timing-out waiter: a popped waiter is CC_POPPED until its
+ *   waker marks it CC_WOKEN; cc_park (and cc_waiter_cancel) do not return
+ *   while it is CC_POPPED, so a waker may write the handoff between pop and
+ *   wake, and no wake-up is lost. A waiter that finds itself still
+ *   CC_WAITING at its deadline unlinks itself under the core lock: from then
+ *   on no waker can reach it.
  *
  * Threads that cannot come back. At interpreter exit a daemon thread dies
  * inside its GIL re-acquire (3.9-3.13); after fork() only the forking thread
@@ -189,17 +212,18 @@ void cc_exc_attach(const char *name, PyObject *value);
  *   cc_park (or cc_waiter_cancel), is also in one core-wide registry;
  * - a thread that dies re-taking the GIL in cc_park never leaves it: it
  *   sleeps forever (as 3.14 does), so its node stays valid memory;
- * - in the child after fork, and at the first waitlist operation once the
- *   runtime is finalizing (only the finalizing thread can then hold the GIL),
- *   the core unlinks every waiter of another thread from its list and gives
- *   back to the object whatever was handed to a woken one that never ran:
- *   through the giveback function of the list it was woken from
- *   (cc_waitlist_init_giveback); lists without one only wake, and a lost
- *   wake-up of a thread that no longer runs costs nothing.
+ * - in the child after fork (the core lock is taken around fork() and
+ *   re-created in the child), and at the first waitlist operation once the
+ *   runtime is finalizing, the core unlinks every waiter of another thread
+ *   from its list and gives back to the object whatever was handed to a
+ *   woken one that never ran: through the giveback function of the list it
+ *   was woken from (cc_waitlist_init_giveback); lists without one only wake,
+ *   and a lost wake-up of a thread that no longer runs costs nothing.
  * ---------------------------------------------------------------------- */
 typedef struct cc_parker cc_parker;
 
-enum { CC_WAITING = 0, CC_WOKEN = 1, CC_UNLINKED = 2 };
+/* CC_POPPED: unlinked by a waker that has yet to mark it CC_WOKEN. */
+enum { CC_WAITING = 0, CC_WOKEN = 1, CC_UNLINKED = 2, CC_POPPED = 3 };
 
 typedef struct cc_waitlist cc_waitlist;
 
@@ -217,8 +241,8 @@ typedef struct cc_waiter {
 } cc_waiter;
 
 /* Returns to the object what was handed to `w`, woken from `wl`, whose
- * thread will never run again. Called with the GIL held (or in the forked
- * child); may pop and wake other waiters. */
+ * thread will never run again. Called with the GIL (without one, the core
+ * lock) held, or in the forked child; may pop and wake other waiters. */
 typedef void (*cc_giveback_fn)(cc_waitlist *wl, cc_waiter *w);
 
 struct cc_waitlist {
@@ -247,20 +271,23 @@ void cc_waitlist_unlink(cc_waitlist *wl, cc_waiter *w);
 /* The waiting thread withdraws its waiter without parking: unlinked if it is
  * still linked, and forgotten by the core. w->state tells whether it was woken. */
 void cc_waiter_cancel(cc_waiter *w);
-/* Unlink and return the oldest waiter, or NULL. */
+/* Unlink and return the oldest waiter, or NULL. It is CC_POPPED: the
+ * caller must then cc_waiter_wake it. */
 cc_waiter *cc_waitlist_pop(cc_waitlist *wl);
-/* Link an unlinked (popped) waiter at the tail of another list without waking
- * it: it keeps sleeping, and whoever wakes it from there hands it over what
- * that list's owner gives (Condition.notify moves waiters onto its lock). */
-void cc_waiter_requeue(cc_waiter *w, cc_waitlist *to);
-/* Mark an unlinked waiter woken and post its thread's parker. */
+/* Move up to n waiters (n < 0: all), the oldest first, from one list to the
+ * tail of another without waking them, setting their handoff: they keep
+ * sleeping, and whoever wakes them from there hands them over what that
+ * list's owner gives (Condition.notify moves waiters onto its lock).
+ * Returns how many moved. */
+Py_ssize_t cc_waitlist_requeue(cc_waitlist *from, cc_waitlist *to, Py_ssize_t n, void *handoff);
+/* Mark a popped waiter woken and post its thread's parker. */
 void cc_waiter_wake(cc_waiter *w);
 Py_ssize_t cc_waitlist_wake_some(cc_waitlist *wl, Py_ssize_t n);
 /* Pop and wake up to n waiters (n < 0: all); returns how many were woken.
  * Inline, so that the common case, nobody waiting, costs one test. */
 static inline Py_ssize_t cc_waitlist_wake(cc_waitlist *wl, Py_ssize_t n)
 {
-    return wl->count && n ? cc_waitlist_wake_some(wl, n) : 0;
+    return CC_LOAD_SSIZE(wl->count) && n ? cc_waitlist_wake_some(wl, n) : 0;
 }
 
 /* Results of cc_park. */
@@ -268,8 +295,9 @@ static inline Py_ssize_t cc_waitlist_wake(cc_waitlist *wl, Py_ssize_t n)
 #define CC_PARK_TIMEOUT 0
 #define CC_PARK_ERROR (-1)
 /*
- * Sleep until woken, the deadline, or a signal handler raising. Called with
- * the GIL held and `w` linked in `wl`; always returns with the GIL held and
+ * Sleep until woken, the deadline, or a signal handler raising. Called
+ * attached (the GIL held) and `w` linked in `wl`; always returns attached
+ * (the caller's critical sections held again) and
  * `w` unlinked (from whichever list it was requeued to meanwhile). A waiter that is woken as its deadline passes reports
  * CC_PARK_WOKEN: no wake-up is lost. On CC_PARK_ERROR (exception set,
  * e.g. KeyboardInterrupt) w->state may still be CC_WOKEN: whatever the waker

@@ -5,11 +5,97 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
-/* Before 3.13 there is no free-threaded build: the GIL alone guards object state. */
+/* Before 3.13 there is no free-threaded build: the GIL alone guards object
+ * state. (On a 3.13+ GIL build CPython's own macros are the same braces.) */
 #ifndef Py_BEGIN_CRITICAL_SECTION
 #  define Py_BEGIN_CRITICAL_SECTION(op) {
 #  define Py_END_CRITICAL_SECTION() }
 #endif
+#ifndef Py_BEGIN_CRITICAL_SECTION2
+#  define Py_BEGIN_CRITICAL_SECTION2(a, b) {
+#  define Py_END_CRITICAL_SECTION2() }
+#endif
+
+/* A word also read outside the lock that guards its writes: a relaxed atomic
+ * load without the GIL, a plain read with it (no cost on the GIL build). */
+#ifdef Py_GIL_DISABLED
+#  define CC_LOAD_SSIZE(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
+#  define CC_LOAD_INT(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
+#  define CC_LOAD_PTR(x) __atomic_load_n(&(x), __ATOMIC_ACQUIRE)
+#  define CC_STORE_INT(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELAXED)
+#else
+#  define CC_LOAD_SSIZE(x) (x)
+#  define CC_LOAD_INT(x) (x)
+#  define CC_LOAD_PTR(x) (x)
+#  define CC_STORE_INT(x, v) ((x) = (v))
+#endif
+
+/* Method wrappers that run an implementation inside the object's critical
+ * section. On a GIL build they are a direct call the compiler inlines. */
+#define CC_CS_NOARGS(name, Type)                                                \
+    static PyObject *name(Type *self, PyObject *Py_UNUSED(ignored))            \
+    {                                                                           \
+        PyObject *res;                                                          \
+        Py_BEGIN_CRITICAL_SECTION(self);                                        \
+        res = name##_impl(self);                                                \
+        Py_END_CRITICAL_SECTION();                                              \
+        return res;                                                             \
+    }
+#define CC_CS_O(name, Type)                                                     \
+    static PyObject *name(Type *self, PyObject *arg)                           \
+    {                                                                           \
+        PyObject *res;                                                          \
+        Py_BEGIN_CRITICAL_SECTION(self);                                        \
+        res = name##_impl(self, arg);                                           \
+        Py_END_CRITICAL_SECTION();                                              \
+        return res;                                                             \
+    }
+#define CC_CS_FASTCALL(name, Type)                                              \
+    static PyObject *name(Type *self, PyObject *const *args, Py_ssize_t nargs) \
+    {                                                                           \
+        PyObject *res;                                                          \
+        Py_BEGIN_CRITICAL_SECTION(self);                                        \
+        res = name##_impl(self, args, nargs);                                   \
+        Py_END_CRITICAL_SECTION();                                              \
+        return res;                                                             \
+    }
+#define CC_CS_FASTCALL_KW(name, Type)                                           \
+    static PyObject *name(Type *self, PyObject *const *args, Py_ssize_t nargs, \
+                          PyObject *kwnames)                                    \
+    {                                                                           \
+        PyObject *res;                                                          \
+        Py_BEGIN_CRITICAL_SECTION(self);                                        \
+        res = name##_impl(self, args, nargs, kwnames);                          \
+        Py_END_CRITICAL_SECTION();                                              \
+        return res;                                                             \
+    }
+#define CC_CS_VARARGS(name, Type)                                               \
+    static PyObject *name(Type *self, PyObject *args)                          \
+    {                                                                           \
+        PyObject *res;                                                          \
+        Py_BEGIN_CRITICAL_SECTION(self);                                        \
+        res = name##_impl(self, args);                                          \
+        Py_END_CRITICAL_SECTION();                                              \
+        return res;                                                             \
+    }
+#define CC_CS_GETTER(name, Type)                                                \
+    static PyObject *name(Type *self, void *closure)                           \
+    {                                                                           \
+        PyObject *res;                                                          \
+        Py_BEGIN_CRITICAL_SECTION(self);                                        \
+        res = name##_impl(self, closure);                                       \
+        Py_END_CRITICAL_SECTION();                                              \
+        return res;                                                             \
+    }
+#define CC_CS_REPR(name, Type)                                                  \
+    static PyObject *name(Type *self)                                          \
+    {                                                                           \
+        PyObject *res;                                                          \
+        Py_BEGIN_CRITICAL_SECTION(self);                                        \
+        res = name##_impl(self);                                                \
+        Py_END_CRITICAL_SECTION();                                              \
+        return res;                                                             \
+    }
 
 #if PY_VERSION_HEX < 0x030A0000
 static inline PyObject *cc_Py_NewRef(PyObject *o) { Py_INCREF(o); return o; }

@@ -106,6 +106,11 @@ static int module_exec(PyObject *m)
 
 static PyModuleDef_Slot module_slots[] = {
     {Py_mod_exec, module_exec},
+#ifdef Py_GIL_DISABLED
+    /* Every object guards its state with its own critical section and the
+     * waiting core with its own lock (cconc.h): the GIL stays off. */
+    {Py_mod_gil, Py_MOD_GIL_NOT_USED},
+#endif
     {0, NULL},
 };
 

@@ -303,11 +303,36 @@ struct cc_parker {
     _Atomic uint32_t word;
 };
 
-static _Thread_local cc_parker thread_parker;
+/* A pthread key rather than a _Thread_local: the extension is dlopen()ed, so a
+ * _Thread_local lands in dynamic TLS, which LeakSanitizer's exit-time tracer
+ * cannot walk when a daemon thread is parked (it crashed there). */
+static pthread_key_t parker_key;
+static pthread_once_t parker_key_once = PTHREAD_ONCE_INIT;
 
-static cc_parker *parker_self(void) { return &thread_parker; }
+static void parker_free(void *arg) { PyMem_RawFree(arg); }
+
+static void parker_key_create(void) { (void)pthread_key_create(&parker_key, parker_free); }
+
+/* Aborts only when the allocation fails at the first wait of a thread, where
+ * no error path could leave the waiter consistent. */
+static cc_parker *parker_self(void)
+{
+    pthread_once(&parker_key_once, parker_key_create);
+    cc_parker *p = pthread_getspecific(parker_key);
+    if (p)
+        return p;
+    p = PyMem_RawCalloc(1, sizeof(*p));
+    if (!p || pthread_setspecific(parker_key, p) != 0)
+        Py_FatalError("cconc: cannot allocate a thread parker");
+    return p;
+}
+
 /* The calling thread's parker if it has one, without creating it. */
-static cc_parker *parker_current(void) { return &thread_parker; }
+static cc_parker *parker_current(void)
+{
+    pthread_once(&parker_key_once, parker_key_create);
+    return pthread_getspecific(parker_key);
+}
 
 static void parker_post(cc_parker *p)
 {
@@ -434,11 +459,55 @@ static int parker_wait(cc_parker *p, cc_deadline deadline)
 
 #endif
 
+/* ------------------------------------------------------- the core lock */
+
+/* On a free-threaded build nothing serializes threads for us. Object state is
+ * guarded by each object's critical section (the callers'); everything this
+ * file owns -- every waitlist's links and count, every waiter's state and
+ * handoff, the registry below -- by one core-wide lock, held only for a few
+ * pointer updates and a parker post, never across a call that can run Python
+ * code or block. Being one lock, moving a waiter between two objects' lists
+ * (Condition onto its lock) is atomic without any lock-ordering rule.
+ *
+ * It is a pthread mutex, not a PyMutex: a PyMutex that has to wait detaches the
+ * thread state, which suspends the caller's critical sections and would let
+ * another thread change the object between its check and its waitlist update.
+ * A holder never detaches, so waiting attached is short and cannot deadlock a
+ * stop-the-world pause. Recursive, because a giveback run from
+ * forget_other_threads re-enters the public waitlist functions.
+ *
+ * On a GIL build the GIL is that lock: all of this compiles to nothing. */
+#ifdef Py_GIL_DISABLED
+static pthread_mutex_t core_mutex;
+static pthread_once_t core_mutex_once = PTHREAD_ONCE_INIT;
+
+static void core_mutex_init(void)
+{
+    pthread_mutexattr_t attr;
+    pthread_mutexattr_init(&attr);
+    pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
+    pthread_mutex_init(&core_mutex, &attr);
+    pthread_mutexattr_destroy(&attr);
+}
+
+#  define CORE_LOCK() pthread_mutex_lock(&core_mutex)
+#  define CORE_UNLOCK() pthread_mutex_unlock(&core_mutex)
+/* A list's count is also read without the core lock (cc_waitlist_wake's
+ * "nobody waits" test, under the owner's critical section). */
+#  define COUNT_ADD(wl, d) __atomic_store_n(&(wl)->count, (wl)->count + (d), __ATOMIC_RELAXED)
+#  define COUNT_SET(wl, v) __atomic_store_n(&(wl)->count, (v), __ATOMIC_RELAXED)
+#else
+#  define CORE_LOCK() ((void)0)
+#  define CORE_UNLOCK() ((void)0)
+#  define COUNT_ADD(wl, d) ((wl)->count += (d))
+#  define COUNT_SET(wl, v) ((wl)->count = (v))
+#endif
+
 /* ------------------------------------------ threads that cannot return */
 
 /* Every waiter between cc_waitlist_append and its return from cc_park (or
  * cc_waiter_cancel): linked in a list, or woken and not yet back. Guarded by
- * the GIL; in the forked child by there being one thread. */
+ * the core lock (the GIL); in the forked child by there being one thread. */
 static cc_waiter *registry_head = NULL;
 
 static void registry_add(cc_waiter *w)
@@ -467,7 +536,7 @@ static void list_unlink(cc_waitlist *wl, cc_waiter *w);
  * its list, and give back what was handed to one woken but not yet back. Its
  * node stays valid memory (a copy of the parent's stack in a forked child;
  * at exit, the dying thread sleeps forever in retake_gil), but its thread
- * will never look at it again. */
+ * will never look at it again. Called with the core lock held. */
 static void forget_other_threads(cc_parker *me)
 {
     cc_waiter *w, *next;
@@ -504,7 +573,9 @@ static int runtime_finalizing(void)
 
 /* Once the runtime is finalizing, only the finalizing thread can take the
  * GIL again: every other thread's waiter is forgotten, at the first waitlist
- * operation after that (which is the finalizing thread's). */
+ * operation after that (which is the finalizing thread's). Without a GIL, a
+ * daemon thread may still run until its next attach; the core lock keeps the
+ * registry consistent meanwhile. Called with the core lock held. */
 static inline void check_exit(void)
 {
     if (!exit_handled && runtime_finalizing()) {
@@ -550,17 +621,22 @@ void cc_giveback_pass_on(cc_waitlist *wl, cc_waiter *w)
 
 void cc_waitlist_reset(cc_waitlist *wl)
 {
+    CORE_LOCK();
     /* A waiter still parked on it keeps sleeping to its deadline, unlinked. */
     for (cc_waiter *w = wl->head; w; w = w->next)
         w->state = CC_UNLINKED;
     wl->head = wl->tail = NULL;
-    wl->count = 0;
+    COUNT_SET(wl, 0);
+    CORE_UNLOCK();
 }
 
 Py_ssize_t cc_waitlist_len(cc_waitlist *wl)
 {
+    CORE_LOCK();
     check_exit();
-    return wl->count;
+    Py_ssize_t n = wl->count;
+    CORE_UNLOCK();
+    return n;
 }
 
 static void link_at_tail(cc_waitlist *wl, cc_waiter *w)
@@ -574,20 +650,24 @@ static void link_at_tail(cc_waitlist *wl, cc_waiter *w)
     else
         wl->head = w;
     wl->tail = w;
-    wl->count++;
+    COUNT_ADD(wl, 1);
 }
 
 void cc_waitlist_append(cc_waitlist *wl, cc_waiter *w)
 {
-    w->parker = parker_self();
+    cc_parker *parker = parker_self();
+    CORE_LOCK();
+    w->parker = parker;
     link_at_tail(wl, w);
     registry_add(w);
     /* After linking: what is given back at exit may be handed to this waiter. */
     check_exit();
+    CORE_UNLOCK();
 }
 
-/* Unlink; w->list still names the list afterwards (see cc_waiter). */
-static void list_unlink(cc_waitlist *wl, cc_waiter *w)
+/* Unlink a linked waiter, leaving it in `state`; w->list still names the
+ * list afterwards (see cc_waiter). */
+static void list_unlink_as(cc_waitlist *wl, cc_waiter *w, int state)
 {
     if (w->state != CC_WAITING)
         return;
@@ -600,49 +680,82 @@ static void list_unlink(cc_waitlist *wl, cc_waiter *w)
     else
         wl->tail = w->prev;
     w->prev = w->next = NULL;
-    w->state = CC_UNLINKED;
-    wl->count--;
+    w->state = state;
+    COUNT_ADD(wl, -1);
 }
+
+static void list_unlink(cc_waitlist *wl, cc_waiter *w) { list_unlink_as(wl, w, CC_UNLINKED); }
 
 void cc_waitlist_unlink(cc_waitlist *wl, cc_waiter *w)
 {
+    CORE_LOCK();
     check_exit();
     list_unlink(wl, w);
+    CORE_UNLOCK();
 }
 
-void cc_waiter_requeue(cc_waiter *w, cc_waitlist *to)
+Py_ssize_t cc_waitlist_requeue(cc_waitlist *from, cc_waitlist *to, Py_ssize_t n, void *handoff)
 {
+    Py_ssize_t moved = 0;
+    CORE_LOCK();
     check_exit();
-    link_at_tail(to, w);
+    cc_waiter *w;
+    while ((n < 0 || moved < n) && (w = from->head) != NULL) {
+        list_unlink(from, w);
+        w->handoff = handoff;
+        link_at_tail(to, w);
+        moved++;
+    }
+    CORE_UNLOCK();
+    return moved;
 }
 
+/* A popped waiter is CC_POPPED until its waker marks it woken: were it
+ * unlinked, a waiter timing out in that instant (possible only without the
+ * GIL) would return while its waker still writes to its node. */
 cc_waiter *cc_waitlist_pop(cc_waitlist *wl)
 {
+    CORE_LOCK();
     check_exit();
     cc_waiter *w = wl->head;
     if (w)
-        list_unlink(wl, w);
+        list_unlink_as(wl, w, CC_POPPED);
+    CORE_UNLOCK();
     return w;
+}
+
+/* The post happens under the core lock, which the woken thread must take to
+ * see CC_WOKEN: so it cannot return, and its thread cannot exit and free the
+ * parker, before the post is done. */
+static void wake_locked(cc_waiter *w)
+{
+    w->state = CC_WOKEN;
+    parker_post(w->parker);
 }
 
 void cc_waiter_wake(cc_waiter *w)
 {
-    w->state = CC_WOKEN;
-    parker_post(w->parker);
+    CORE_LOCK();
+    wake_locked(w);
+    CORE_UNLOCK();
 }
 
 Py_ssize_t cc_waitlist_wake_some(cc_waitlist *wl, Py_ssize_t n)
 {
     Py_ssize_t woken = 0;
     cc_waiter *w;
-    while ((n < 0 || woken < n) && (w = cc_waitlist_pop(wl)) != NULL) {
-        cc_waiter_wake(w);
+    CORE_LOCK();
+    check_exit();
+    while ((n < 0 || woken < n) && (w = wl->head) != NULL) {
+        list_unlink(wl, w);
+        wake_locked(w);
         woken++;
     }
+    CORE_UNLOCK();
     return woken;
 }
 
-/* From whichever list the waiter is in now: cc_waiter_requeue may have moved it. */
+/* From whichever list the waiter is in now: cc_waitlist_requeue may have moved it. */
 static void unlink_self(cc_waiter *w)
 {
     if (w->state == CC_WAITING)
@@ -651,35 +764,57 @@ static void unlink_self(cc_waiter *w)
 
 void cc_waiter_cancel(cc_waiter *w)
 {
+    CORE_LOCK();
     check_exit();
     unlink_self(w);
+    /* Popped by a waker that has not marked it yet (only without the GIL):
+     * wait for the mark, so the caller sees what it was handed. */
+    while (w->state == CC_POPPED) {
+        CORE_UNLOCK();
+        Py_BEGIN_ALLOW_THREADS
+        (void)parker_wait(w->parker, CC_FOREVER);
+        Py_END_ALLOW_THREADS
+        CORE_LOCK();
+    }
+    if (w->state == CC_WOKEN)
+        parker_reset(w->parker);
     registry_remove(w);
+    CORE_UNLOCK();
 }
 
+/* The waiter's state, read and changed only under the core lock (the GIL), is
+ * the truth; the parker's token is only a hint to look at it again. */
 static int park_loop(cc_waiter *w, cc_deadline deadline)
 {
+    int interrupted = 0;
     for (;;) {
-        /* The waiter's state, changed only under the GIL, is the truth; the
-         * parker's token is only a hint to look at it again. */
-        if (w->state == CC_WOKEN) {
+        CORE_LOCK();
+        int state = w->state;
+        if (state == CC_WOKEN) {
             parker_reset(w->parker);
-            return CC_PARK_WOKEN;
+            CORE_UNLOCK();
+            return interrupted ? CC_PARK_ERROR : CC_PARK_WOKEN;
         }
-        if (cc_deadline_passed(deadline)) {
+        /* CC_POPPED: a waker took it and is about to mark it woken (and post):
+         * only then may it return, whatever the deadline or a signal says. */
+        if (state != CC_POPPED && (interrupted || cc_deadline_passed(deadline))) {
             unlink_self(w);
-            return CC_PARK_TIMEOUT;
+            CORE_UNLOCK();
+            return interrupted ? CC_PARK_ERROR : CC_PARK_TIMEOUT;
         }
+        CORE_UNLOCK();
         PyThreadState *save = PyEval_SaveThread();
-        int r = parker_wait(w->parker, deadline);
+        int r = parker_wait(w->parker, state == CC_POPPED ? CC_FOREVER : deadline);
         retake_gil(save);
-        if (r == EINTR && w->state != CC_WOKEN && PyErr_CheckSignals() < 0) {
-            /* A handler raised (Ctrl-C). It may have woken us meanwhile: the
-             * caller sees CC_WOKEN in w->state and gives the handoff back. */
-            if (w->state == CC_WOKEN)
-                parker_reset(w->parker);
-            else
-                unlink_self(w);
-            return CC_PARK_ERROR;
+        if (r == EINTR && !interrupted) {
+            CORE_LOCK();
+            int woken = w->state == CC_WOKEN;
+            CORE_UNLOCK();
+            /* A handler raised (Ctrl-C): unlink and report it. A handler may
+             * have woken us meanwhile: the caller then sees CC_WOKEN in
+             * w->state and gives the handoff back. */
+            if (!woken && PyErr_CheckSignals() < 0)
+                interrupted = 1;
         }
     }
 }
@@ -688,22 +823,42 @@ int cc_park(cc_waitlist *wl, cc_waiter *w, cc_deadline deadline)
 {
     (void)wl;
     int r = park_loop(w, deadline);
+    CORE_LOCK();
     check_exit();
     registry_remove(w);
+    CORE_UNLOCK();
     return r;
 }
 
 /* ---------------------------------------------------------------- fork */
 
+#ifdef Py_GIL_DISABLED
+/* The child must not inherit the core lock held by a thread it does not have. */
+static void before_fork(void) { CORE_LOCK(); }
+static void after_fork_parent(void) { CORE_UNLOCK(); }
+#endif
+
 /* The child has only the forking thread: forget every other thread's waiter
  * now, before a new thread can reuse the stack memory it lives in. */
-static void after_fork_child(void) { forget_other_threads(parker_current()); }
+static void after_fork_child(void)
+{
+#ifdef Py_GIL_DISABLED
+    core_mutex_init();  /* held by this thread since before_fork: start afresh */
+#endif
+    forget_other_threads(parker_current());
+}
 
 int cc_park_exec(PyObject *module)
 {
     static int registered = 0;
     if (!registered) {
-        if (pthread_atfork(NULL, NULL, after_fork_child) != 0) {
+#ifdef Py_GIL_DISABLED
+        pthread_once(&core_mutex_once, core_mutex_init);
+        int err = pthread_atfork(before_fork, after_fork_parent, after_fork_child);
+#else
+        int err = pthread_atfork(NULL, NULL, after_fork_child);
+#endif
+        if (err != 0) {
             PyErr_SetString(PyExc_RuntimeError, "pthread_atfork failed");
             return -1;
         }

@@ -133,8 +133,10 @@ static int items_dispose(work_item *items, int (*settle)(work_item *, void *), v
  * stdlib's weakref callback, its workers leave once the queue is empty. */
 static void queue_abandon(WorkQueueObject *q)
 {
+    Py_BEGIN_CRITICAL_SECTION(q);
     q->executor_gone = 1;
     queue_wake_all(q);
+    Py_END_CRITICAL_SECTION();
     Py_DECREF(q);
 }
 
@@ -197,6 +199,33 @@ static int queue_break(WorkQueueObject *q, cc_state *st)
     return items_dispose(queue_detach(q), settle_broken, &b);
 }
 
+/* The worker's next item: queued, or handed over after parking; NULL to look
+ * again, or with *stop set: 1 to leave, -1 to leave logging the exception. */
+static work_item *worker_take(WorkQueueObject *q, cc_state *st, int *stop)
+{
+    work_item *item = queue_pop(q);
+    if (item)
+        return item;
+    if (q->shutdown || q->executor_gone || st->futures_exiting) {
+        q->shutdown = 1;
+        queue_wake_all(q); /* the others leave too */
+        *stop = 1;
+        return NULL;
+    }
+    cc_waiter w;
+    w.handoff = NULL;
+    cc_waitlist_append(&q->idle, &w);
+    int r = cc_park(&q->idle, &w, CC_FOREVER);
+    item = w.state == CC_WOKEN ? w.handoff : NULL;
+    if (r == CC_PARK_ERROR) {
+        if (item)
+            queue_push_front(q, item); /* give it to another worker */
+        *stop = -1;
+        return NULL;
+    }
+    return item;
+}
+
 static PyObject *queue_worker(WorkQueueObject *q, PyObject *Py_UNUSED(ignored))
 {
     cc_state *st = cc_state_of_type(Py_TYPE(q));
@@ -210,34 +239,32 @@ static PyObject *queue_worker(WorkQueueObject *q, PyObject *Py_UNUSED(ignored))
         Py_XDECREF(args);
         if (!r) {
             cc_futures_log_exception(st, "critical", "Exception in initializer:", NULL);
-            if (!q->executor_gone && queue_break(q, st) < 0)
+            int broke = 0;
+            Py_BEGIN_CRITICAL_SECTION(q);
+            broke = q->executor_gone ? 0 : queue_break(q, st);
+            Py_END_CRITICAL_SECTION();
+            if (broke < 0)
                 PyErr_WriteUnraisable((PyObject *)q);
             Py_RETURN_NONE;
         }
         Py_DECREF(r);
     }
     for (;;) {
-        work_item *item = queue_pop(q);
-        if (!item) {
-            if (q->shutdown || q->executor_gone || st->futures_exiting) {
-                q->shutdown = 1;
-                queue_wake_all(q); /* the others leave too */
-                break;
-            }
-            cc_waiter w;
-            w.handoff = NULL;
-            cc_waitlist_append(&q->idle, &w);
-            int r = cc_park(&q->idle, &w, CC_FOREVER);
-            item = w.state == CC_WOKEN ? w.handoff : NULL;
-            if (r == CC_PARK_ERROR) {
-                if (item)
-                    queue_push_front(q, item); /* give it to another worker */
-                cc_futures_log_exception(st, "critical", "Exception in worker", NULL);
-                break;
-            }
-            if (!item)
-                continue;
+        int stop = 0;
+        work_item *item;
+        /* The queue's critical section only to take the next item: the item
+         * runs outside it, so submitters and the other workers go on. */
+        Py_BEGIN_CRITICAL_SECTION(q);
+        item = worker_take(q, st, &stop);
+        Py_END_CRITICAL_SECTION();
+        if (stop < 0) {
+            cc_futures_log_exception(st, "critical", "Exception in worker", NULL);
+            break;
         }
+        if (stop)
+            break;
+        if (!item)
+            continue;
         if (run_item(item) < 0) {
             cc_futures_log_exception(st, "critical", "Exception in worker", NULL);
             break;
@@ -249,13 +276,15 @@ static PyObject *queue_worker(WorkQueueObject *q, PyObject *Py_UNUSED(ignored))
 /* Interpreter exit (cconc/futures.py's _python_exit): wake the parked workers. */
 static PyObject *queue_wake_all_method(WorkQueueObject *q, PyObject *Py_UNUSED(ignored))
 {
+    Py_BEGIN_CRITICAL_SECTION(q);
     queue_wake_all(q);
+    Py_END_CRITICAL_SECTION();
     Py_RETURN_NONE;
 }
 
 static PyObject *queue_qsize(WorkQueueObject *q, PyObject *Py_UNUSED(ignored))
 {
-    return PyLong_FromSsize_t(q->queued);
+    return PyLong_FromSsize_t(CC_LOAD_SSIZE(q->queued));
 }
 
 static int queue_traverse(WorkQueueObject *q, visitproc visit, void *arg)
@@ -348,10 +377,13 @@ static int executor_init(ExecutorObject *self, PyObject *args, PyObject *kwds)
     q->initializer = initializer == Py_None ? NULL : Py_NewRef(initializer);
     q->initargs = initargs_tuple;
     PyObject_GC_Track(q);
-    WorkQueueObject *old = self->queue;
+    WorkQueueObject *old;
+    Py_BEGIN_CRITICAL_SECTION(self);
+    old = self->queue;
     self->queue = q;
     self->max_workers = max_workers;
     self->nthreads = 0;
+    Py_END_CRITICAL_SECTION();
     if (old)
         queue_abandon(old);
     return 0;
@@ -374,7 +406,10 @@ static PyObject *executor_submit(ExecutorObject *self, PyObject *const *args, Py
         PyErr_SetString(PyExc_TypeError, "submit() missing 1 required positional argument: 'fn'");
         return NULL;
     }
-    WorkQueueObject *q = executor_queue(self);
+    WorkQueueObject *q;
+    Py_BEGIN_CRITICAL_SECTION(self);
+    q = executor_queue(self);
+    Py_END_CRITICAL_SECTION();
     if (!q)
         return NULL;
     cc_state *st = cc_state_of_type(Py_TYPE(self));
@@ -383,7 +418,10 @@ static PyObject *executor_submit(ExecutorObject *self, PyObject *const *args, Py
     /* Held: code run by an allocation could re-initialize the executor,
      * which drops its reference to the old queue. */
     Py_INCREF(q);
-    PyObject *r = executor_submit_to(self, q, st, args, nargs, kwnames);
+    PyObject *r;
+    Py_BEGIN_CRITICAL_SECTION2(self, q);
+    r = executor_submit_to(self, q, st, args, nargs, kwnames);
+    Py_END_CRITICAL_SECTION2();
     Py_DECREF(q);
     return r;
 }
@@ -470,9 +508,10 @@ static PyObject *executor_shutdown_queue(ExecutorObject *self, PyObject *cancel_
     int cancel_futures = PyObject_IsTrue(cancel_futures_obj);
     if (cancel_futures < 0)
         return NULL;
-    q->shutdown = 1;
     Py_INCREF(q);
     int rc = 0;
+    Py_BEGIN_CRITICAL_SECTION(q);
+    q->shutdown = 1;
     if (cancel_futures) {
         /* One at a time, as the stdlib's get_nowait() loop: when a callback
          * raises (SystemExit, a Ctrl-C), the items not reached stay queued and
@@ -485,6 +524,7 @@ static PyObject *executor_shutdown_queue(ExecutorObject *self, PyObject *cancel_
         }
     }
     queue_wake_all(q);
+    Py_END_CRITICAL_SECTION();
     Py_DECREF(q);
     if (rc < 0)
         return NULL;

@@ -9,8 +9,11 @@
  * subtype_traverse handle them, which an extension cannot do portably for a
  * C type deriving directly from a Python class.
  *
- * A future is changed only with the GIL held, so its state, result and
- * waiters are consistent whenever Python code (a callback, a __del__) runs.
+ * A future is changed only with the GIL held (without one, in the future's
+ * critical section, which every method and cc_future_* function takes), so
+ * its state, result and waiters are consistent whenever Python code (a
+ * callback, a __del__) runs. A wait()/as_completed() waiter has its own,
+ * always taken inside a future's, never around one.
  */
 #include "cconc.h"
 
@@ -116,7 +119,7 @@ static int waiter_ready(WaiterObject *w)
     }
 }
 
-static void waiter_add(WaiterObject *w, PyObject *future, int how)
+static void waiter_add_impl(WaiterObject *w, PyObject *future, int how)
 {
     if (!w->finished) /* cleared by the GC */
         return;
@@ -130,8 +133,17 @@ static void waiter_add(WaiterObject *w, PyObject *future, int how)
         cc_waitlist_wake(&w->sleepers, -1);
 }
 
+/* Called by a future finishing, in its own critical section: the waiter's is
+ * taken inside it (the waiter is only ever the inner one). */
+static void waiter_add(WaiterObject *w, PyObject *future, int how)
+{
+    Py_BEGIN_CRITICAL_SECTION(w);
+    waiter_add_impl(w, future, how);
+    Py_END_CRITICAL_SECTION();
+}
+
 /* Sleep until the waiter is ready or the deadline passes: 0, or -1 with an exception. */
-static int waiter_wait(WaiterObject *w, cc_deadline deadline)
+static int waiter_wait_impl(WaiterObject *w, cc_deadline deadline)
 {
     while (!waiter_ready(w)) {
         cc_waiter node;
@@ -143,6 +155,15 @@ static int waiter_wait(WaiterObject *w, cc_deadline deadline)
             return 0;
     }
     return 0;
+}
+
+static int waiter_wait(WaiterObject *w, cc_deadline deadline)
+{
+    int res;
+    Py_BEGIN_CRITICAL_SECTION(w);
+    res = waiter_wait_impl(w, deadline);
+    Py_END_CRITICAL_SECTION();
+    return res;
 }
 
 /* The stdlib futures call these on the waiters in their _waiters list. */
@@ -433,7 +454,7 @@ static PyObject *raise_unfinished(FutureObject *f)
 }
 
 /* Set the outcome: `exc` NULL means a result. */
-static int future_finish(FutureObject *f, PyObject *result, PyObject *exc)
+static int future_finish_impl(FutureObject *f, PyObject *result, PyObject *exc)
 {
     PyObject *held;
     if (future_lock(f, &held) < 0)
@@ -455,6 +476,15 @@ static int future_finish(FutureObject *f, PyObject *result, PyObject *exc)
     return invoke_callbacks(f);
 }
 
+static int future_finish(FutureObject *f, PyObject *result, PyObject *exc)
+{
+    int res;
+    Py_BEGIN_CRITICAL_SECTION(f);
+    res = future_finish_impl(f, result, exc);
+    Py_END_CRITICAL_SECTION();
+    return res;
+}
+
 int cc_future_set_result(PyObject *f, PyObject *result)
 {
     return future_finish((FutureObject *)f, result, NULL);
@@ -465,7 +495,7 @@ int cc_future_set_exception(PyObject *f, PyObject *exc)
     return future_finish((FutureObject *)f, NULL, exc ? exc : Py_None);
 }
 
-int cc_future_cancel(PyObject *self)
+static int cc_future_cancel_impl(PyObject *self)
 {
     FutureObject *f = (FutureObject *)self;
     PyObject *held;
@@ -482,7 +512,16 @@ int cc_future_cancel(PyObject *self)
     return invoke_callbacks(f) < 0 ? -1 : 1;
 }
 
-int cc_future_set_running_or_notify_cancel(PyObject *self)
+int cc_future_cancel(PyObject *self)
+{
+    int res;
+    Py_BEGIN_CRITICAL_SECTION(self);
+    res = cc_future_cancel_impl(self);
+    Py_END_CRITICAL_SECTION();
+    return res;
+}
+
+static int cc_future_set_running_or_notify_cancel_impl(PyObject *self)
 {
     FutureObject *f = (FutureObject *)self;
     PyObject *held;
@@ -512,6 +551,15 @@ int cc_future_set_running_or_notify_cancel(PyObject *self)
     }
     PyErr_SetString(PyExc_RuntimeError, "Future in unexpected state");
     return -1;
+}
+
+int cc_future_set_running_or_notify_cancel(PyObject *self)
+{
+    int res;
+    Py_BEGIN_CRITICAL_SECTION(self);
+    res = cc_future_set_running_or_notify_cancel_impl(self);
+    Py_END_CRITICAL_SECTION();
+    return res;
 }
 
 /* Future() from Python, and cc_future_new() for the executor. */
@@ -609,7 +657,7 @@ static void future_dealloc(FutureObject *f)
     Py_DECREF(tp);
 }
 
-static PyObject *future_repr(FutureObject *f)
+static PyObject *future_repr_impl(FutureObject *f)
 {
     PyObject *name = PyObject_GetAttrString((PyObject *)Py_TYPE(f), "__name__");
     if (!name)
@@ -632,6 +680,7 @@ static PyObject *future_repr(FutureObject *f)
     Py_DECREF(name);
     return r;
 }
+CC_CS_REPR(future_repr, FutureObject)
 
 static PyObject *future_cancel(FutureObject *f, PyObject *Py_UNUSED(ignored))
 {
@@ -639,20 +688,23 @@ static PyObject *future_cancel(FutureObject *f, PyObject *Py_UNUSED(ignored))
     return r < 0 ? NULL : PyBool_FromLong(r);
 }
 
-static PyObject *future_cancelled(FutureObject *f, PyObject *Py_UNUSED(ignored))
+static PyObject *future_cancelled_impl(FutureObject *f)
 {
     return PyBool_FromLong(is_cancelled(f->state));
 }
+CC_CS_NOARGS(future_cancelled, FutureObject)
 
-static PyObject *future_running(FutureObject *f, PyObject *Py_UNUSED(ignored))
+static PyObject *future_running_impl(FutureObject *f)
 {
     return PyBool_FromLong(f->state == F_RUNNING);
 }
+CC_CS_NOARGS(future_running, FutureObject)
 
-static PyObject *future_done(FutureObject *f, PyObject *Py_UNUSED(ignored))
+static PyObject *future_done_impl(FutureObject *f)
 {
     return PyBool_FromLong(is_done(f->state));
 }
+CC_CS_NOARGS(future_done, FutureObject)
 
 static const char *const timeout_kwlist[] = {"timeout", NULL};
 
@@ -671,7 +723,7 @@ static int future_wait_args(FutureObject *f, const char *fname, PyObject *const 
     return future_wait(f, deadline);
 }
 
-static PyObject *future_result(FutureObject *f, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+static PyObject *future_result_impl(FutureObject *f, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
     if (f->state != F_FINISHED && future_wait_args(f, "result", args, nargs, kwnames) < 0)
         return NULL;
@@ -681,8 +733,9 @@ static PyObject *future_result(FutureObject *f, PyObject *const *args, Py_ssize_
         return raise_stored(f);
     return Py_NewRef(f->result ? f->result : Py_None);
 }
+CC_CS_FASTCALL_KW(future_result, FutureObject)
 
-static PyObject *future_exception(FutureObject *f, PyObject *const *args, Py_ssize_t nargs,
+static PyObject *future_exception_impl(FutureObject *f, PyObject *const *args, Py_ssize_t nargs,
                                   PyObject *kwnames)
 {
     if (f->state != F_FINISHED && future_wait_args(f, "exception", args, nargs, kwnames) < 0)
@@ -691,8 +744,9 @@ static PyObject *future_exception(FutureObject *f, PyObject *const *args, Py_ssi
         return raise_unfinished(f);
     return Py_NewRef(f->exception ? f->exception : Py_None);
 }
+CC_CS_FASTCALL_KW(future_exception, FutureObject)
 
-static PyObject *future_add_done_callback(FutureObject *f, PyObject *fn)
+static PyObject *future_add_done_callback_impl(FutureObject *f, PyObject *fn)
 {
     if (!is_done(f->state)) {
         if (!f->callbacks && !(f->callbacks = PyList_New(0)))
@@ -705,6 +759,7 @@ static PyObject *future_add_done_callback(FutureObject *f, PyObject *fn)
         return NULL;
     Py_RETURN_NONE;
 }
+CC_CS_O(future_add_done_callback, FutureObject)
 
 static PyObject *future_set_running_or_notify_cancel(FutureObject *f, PyObject *Py_UNUSED(ignored))
 {
@@ -727,23 +782,26 @@ static PyObject *future_set_exception(FutureObject *f, PyObject *exc)
 }
 
 /* Read-only views of the stdlib's private attributes, for debugging and introspection. */
-static PyObject *future_get_state(FutureObject *f, void *Py_UNUSED(closure))
+static PyObject *future_get_state_impl(FutureObject *f, void *Py_UNUSED(closure))
 {
     return PyUnicode_FromString(state_names[f->state]);
 }
+CC_CS_GETTER(future_get_state, FutureObject)
 
-static PyObject *future_get_result(FutureObject *f, void *Py_UNUSED(closure))
+static PyObject *future_get_result_impl(FutureObject *f, void *Py_UNUSED(closure))
 {
     return Py_NewRef(f->result ? f->result : Py_None);
 }
+CC_CS_GETTER(future_get_result, FutureObject)
 
-static PyObject *future_get_exception(FutureObject *f, void *Py_UNUSED(closure))
+static PyObject *future_get_exception_impl(FutureObject *f, void *Py_UNUSED(closure))
 {
     return Py_NewRef(f->exception ? f->exception : Py_None);
 }
+CC_CS_GETTER(future_get_exception, FutureObject)
 
 /* f._condition and f._waiters: what concurrent.futures.wait() and as_completed() use. */
-static PyObject *future_get_condition(FutureObject *f, void *Py_UNUSED(closure))
+static PyObject *future_get_condition_impl(FutureObject *f, void *Py_UNUSED(closure))
 {
     if (!f->condition) {
         cc_state *st = future_setup_state((PyObject *)f);
@@ -759,13 +817,15 @@ static PyObject *future_get_condition(FutureObject *f, void *Py_UNUSED(closure))
     }
     return Py_NewRef(f->condition);
 }
+CC_CS_GETTER(future_get_condition, FutureObject)
 
-static PyObject *future_get_py_waiters(FutureObject *f, void *Py_UNUSED(closure))
+static PyObject *future_get_py_waiters_impl(FutureObject *f, void *Py_UNUSED(closure))
 {
     if (!f->py_waiters && !(f->py_waiters = PyList_New(0)))
         return NULL;
     return Py_NewRef(f->py_waiters);
 }
+CC_CS_GETTER(future_get_py_waiters, FutureObject)
 
 static PyMethodDef future_methods[] = {
     {"cancel", (PyCFunction)future_cancel, METH_NOARGS,
@@ -874,9 +934,12 @@ static int std_future_uninstall(PyObject *f, PyObject *waiter)
 static int install(cc_state *st, PyObject *f, WaiterObject *w)
 {
     if (cc_is_future(st, f)) {
-        if (is_complete(((FutureObject *)f)->state))
-            return 0;
-        return future_add_waiter((FutureObject *)f, (PyObject *)w) < 0 ? -1 : 1;
+        int r;
+        Py_BEGIN_CRITICAL_SECTION(f);
+        r = is_complete(((FutureObject *)f)->state) ? 0
+            : future_add_waiter((FutureObject *)f, (PyObject *)w) < 0 ? -1 : 1;
+        Py_END_CRITICAL_SECTION();
+        return r;
     }
     int complete = 0;
     if (std_future_install(f, (PyObject *)w, &complete) < 0)
@@ -887,7 +950,9 @@ static int install(cc_state *st, PyObject *f, WaiterObject *w)
 static int uninstall(cc_state *st, PyObject *f, WaiterObject *w)
 {
     if (cc_is_future(st, f)) {
+        Py_BEGIN_CRITICAL_SECTION(f);
         future_remove_waiter((FutureObject *)f, (PyObject *)w);
+        Py_END_CRITICAL_SECTION();
         return 0;
     }
     return std_future_uninstall(f, (PyObject *)w);
@@ -919,8 +984,13 @@ static int uninstall_all(cc_state *st, PyObject *fs, WaiterObject *w)
 /* f (complete) finished with an exception: FIRST_EXCEPTION returns at once. */
 static int finished_with_exception(cc_state *st, PyObject *f)
 {
-    if (cc_is_future(st, f))
-        return ((FutureObject *)f)->state == F_FINISHED && ((FutureObject *)f)->exception != NULL;
+    if (cc_is_future(st, f)) {
+        int r;
+        Py_BEGIN_CRITICAL_SECTION(f);
+        r = ((FutureObject *)f)->state == F_FINISHED && ((FutureObject *)f)->exception != NULL;
+        Py_END_CRITICAL_SECTION();
+        return r;
+    }
     PyObject *r = PyObject_CallMethod(f, "cancelled", NULL);
     if (!r)
         return -1;
@@ -992,7 +1062,10 @@ static PyObject *futures_wait(PyObject *module, PyObject *const *args, Py_ssize_
             }
         }
         else {
+            /* Futures installed on already may be finishing meanwhile. */
+            Py_BEGIN_CRITICAL_SECTION(w);
             w->pending++;
+            Py_END_CRITICAL_SECTION();
             if (PyList_Append(installed, f) < 0)
                 goto out;
         }
@@ -1004,7 +1077,11 @@ static PyObject *futures_wait(PyObject *module, PyObject *const *args, Py_ssize_
         PyErr_Format(PyExc_ValueError, "Invalid return condition: %R", a[2]);
         goto out;
     }
-    int ready = waiter_ready(w) || early_exception || (kind == W_FIRST_COMPLETED && PySet_GET_SIZE(done));
+    int ready;
+    Py_BEGIN_CRITICAL_SECTION(w);
+    ready = waiter_ready(w);
+    Py_END_CRITICAL_SECTION();
+    ready = ready || early_exception || (kind == W_FIRST_COMPLETED && PySet_GET_SIZE(done));
     if (!ready) {
         cc_deadline deadline;
         if (cc_cond_timeout(a[1], &deadline) < 0 || waiter_wait(w, deadline) < 0)
@@ -1013,9 +1090,19 @@ static PyObject *futures_wait(PyObject *module, PyObject *const *args, Py_ssize_
     if (uninstall_all(st, installed, w) < 0)
         goto out;
     Py_CLEAR(installed);
-    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(w->finished); i++)
-        if (PySet_Add(done, PyList_GET_ITEM(w->finished, i)) < 0)
+    /* A snapshot: a future that began finishing before it was uninstalled may still add itself. */
+    PyObject *finished;
+    Py_BEGIN_CRITICAL_SECTION(w);
+    finished = w->finished ? PyList_GetSlice(w->finished, 0, PY_SSIZE_T_MAX) : PyList_New(0);
+    Py_END_CRITICAL_SECTION();
+    if (!finished)
+        goto out;
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(finished); i++)
+        if (PySet_Add(done, PyList_GET_ITEM(finished, i)) < 0) {
+            Py_DECREF(finished);
             goto out;
+        }
+    Py_DECREF(finished);
     PyObject *not_done = PyNumber_Subtract(fs, done);
     if (!not_done)
         goto out;
@@ -1198,12 +1285,16 @@ static int already_executing(AsCompletedObject *self)
 
 static PyObject *as_completed_next(AsCompletedObject *self)
 {
-    if (self->exhausted || already_executing(self))
-        return NULL;
-    self->running = 1;
+    PyObject *r = NULL;
     Py_INCREF(self);
-    PyObject *r = as_completed_next_impl(self);
-    self->running = 0;
+    /* Without the GIL, two threads may iterate one as_completed(): one at a time. */
+    Py_BEGIN_CRITICAL_SECTION(self);
+    if (!self->exhausted && !already_executing(self)) {
+        self->running = 1;
+        r = as_completed_next_impl(self);
+        self->running = 0;
+    }
+    Py_END_CRITICAL_SECTION();
     Py_DECREF(self);
     return r;
 }
@@ -1242,8 +1333,11 @@ static PyObject *as_completed_next_impl(AsCompletedObject *self)
         PyObject *empty = PyList_New(0);
         if (!empty)
             goto error;
-        PyObject *finished = self->waiter->finished;
+        PyObject *finished;
+        Py_BEGIN_CRITICAL_SECTION(self->waiter);
+        finished = self->waiter->finished;
         self->waiter->finished = empty;
+        Py_END_CRITICAL_SECTION();
         Py_SETREF(self->ready, finished);
         if (PyList_Reverse(self->ready) < 0)
             goto error;

@@ -38,7 +38,8 @@ typedef struct {
 #define SPILL_BLOCK 256
 
 /* Entries live in a list of fixed blocks: they never move, so the feeder can
- * send from them with the GIL released while puts append. */
+ * send from them with the GIL released (and the handle's critical section
+ * suspended) while puts append. */
 typedef struct spill_block {
     struct spill_block *next;
     int begin, end; /* live entries are e[begin..end) */
@@ -434,7 +435,7 @@ done:
     return -1;
 }
 
-static PyObject *mpq_put(MPQueueObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+static PyObject *mpq_put_impl(MPQueueObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
     static const char *const kwlist[] = {"obj", "block", "timeout", NULL};
     PyObject *a[3];
@@ -445,20 +446,23 @@ static PyObject *mpq_put(MPQueueObject *self, PyObject *const *args, Py_ssize_t 
         return NULL;
     Py_RETURN_NONE;
 }
+CC_CS_FASTCALL_KW(mpq_put, MPQueueObject)
 
-static PyObject *mpq_put_nowait(MPQueueObject *self, PyObject *obj)
+static PyObject *mpq_put_nowait_impl(MPQueueObject *self, PyObject *obj)
 {
     if (put_items(self, &obj, 1, 0, NULL, 0) < 0)
         return NULL;
     Py_RETURN_NONE;
 }
+CC_CS_O(mpq_put_nowait, MPQueueObject)
 
-static PyObject *mpq_simple_put(MPQueueObject *self, PyObject *obj)
+static PyObject *mpq_simple_put_impl(MPQueueObject *self, PyObject *obj)
 {
     if (put_items(self, &obj, 1, 1, NULL, 0) < 0)
         return NULL;
     Py_RETURN_NONE;
 }
+CC_CS_O(mpq_simple_put, MPQueueObject)
 
 static PyObject *put_many_impl(MPQueueObject *self, PyObject *items, int block, PyObject *timeout)
 {
@@ -473,7 +477,7 @@ static PyObject *put_many_impl(MPQueueObject *self, PyObject *items, int block, 
     Py_RETURN_NONE;
 }
 
-static PyObject *mpq_put_many(MPQueueObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+static PyObject *mpq_put_many_impl(MPQueueObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
     static const char *const kwlist[] = {"items", "block", "timeout", NULL};
     PyObject *a[3];
@@ -482,16 +486,18 @@ static PyObject *mpq_put_many(MPQueueObject *self, PyObject *const *args, Py_ssi
         return NULL;
     return put_many_impl(self, a[0], block, a[2]);
 }
+CC_CS_FASTCALL_KW(mpq_put_many, MPQueueObject)
 
-static PyObject *mpq_simple_put_many(MPQueueObject *self, PyObject *items)
+static PyObject *mpq_simple_put_many_impl(MPQueueObject *self, PyObject *items)
 {
     return put_many_impl(self, items, 1, NULL);
 }
+CC_CS_O(mpq_simple_put_many, MPQueueObject)
 
 /* _feed(): the feeder thread's body. Places the spilled items in order,
  * waiting for room as needed, and returns once the buffer is empty (a later
  * spill starts a new feeder). */
-static PyObject *mpq_feed(MPQueueObject *self, PyObject *unused)
+static PyObject *mpq_feed_impl(MPQueueObject *self)
 {
     enum { BATCH = 1024 };
     cc_chan_msg *msgs = PyMem_Malloc(sizeof(cc_chan_msg) * BATCH);
@@ -527,11 +533,13 @@ static PyObject *mpq_feed(MPQueueObject *self, PyObject *unused)
     PyMem_Free(msgs);
     Py_RETURN_NONE;
 }
+CC_CS_NOARGS(mpq_feed, MPQueueObject)
 
-static PyObject *mpq_spilled(MPQueueObject *self, void *unused)
+static PyObject *mpq_spilled_impl(MPQueueObject *self, void *unused)
 {
     return PyLong_FromSsize_t(self->spill_pid == getpid() ? self->spill_n : 0);
 }
+CC_CS_GETTER(mpq_spilled, MPQueueObject)
 
 /* ------------------------------------------------------------ get */
 
@@ -601,7 +609,7 @@ static PyObject *get_one(MPQueueObject *self, int block, PyObject *timeout)
     return obj;
 }
 
-static PyObject *mpq_get(MPQueueObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+static PyObject *mpq_get_impl(MPQueueObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
     static const char *const kwlist[] = {"block", "timeout", NULL};
     PyObject *a[2];
@@ -610,10 +618,13 @@ static PyObject *mpq_get(MPQueueObject *self, PyObject *const *args, Py_ssize_t 
         return NULL;
     return get_one(self, block, a[1]);
 }
+CC_CS_FASTCALL_KW(mpq_get, MPQueueObject)
 
-static PyObject *mpq_get_nowait(MPQueueObject *self, PyObject *unused) { return get_one(self, 0, NULL); }
+static PyObject *mpq_get_nowait_impl(MPQueueObject *self) { return get_one(self, 0, NULL); }
+CC_CS_NOARGS(mpq_get_nowait, MPQueueObject)
 
-static PyObject *mpq_simple_get(MPQueueObject *self, PyObject *unused) { return get_one(self, 1, NULL); }
+static PyObject *mpq_simple_get_impl(MPQueueObject *self) { return get_one(self, 1, NULL); }
+CC_CS_NOARGS(mpq_simple_get, MPQueueObject)
 
 static PyObject *get_many_impl(MPQueueObject *self, PyObject *max_obj, int block, PyObject *timeout)
 {
@@ -682,7 +693,7 @@ static PyObject *get_many_impl(MPQueueObject *self, PyObject *max_obj, int block
     return sink.list;
 }
 
-static PyObject *mpq_get_many(MPQueueObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+static PyObject *mpq_get_many_impl(MPQueueObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
     static const char *const kwlist[] = {"max_items", "block", "timeout", NULL};
     PyObject *a[3];
@@ -691,15 +702,17 @@ static PyObject *mpq_get_many(MPQueueObject *self, PyObject *const *args, Py_ssi
         return NULL;
     return get_many_impl(self, a[0], block, a[2]);
 }
+CC_CS_FASTCALL_KW(mpq_get_many, MPQueueObject)
 
 /* ------------------------------------------------------------ state */
 
-static PyObject *mpq_qsize(MPQueueObject *self, PyObject *unused)
+static PyObject *mpq_qsize_impl(MPQueueObject *self)
 {
     return PyLong_FromUnsignedLong(cc_chan_count(&self->ch));
 }
+CC_CS_NOARGS(mpq_qsize, MPQueueObject)
 
-static PyObject *mpq_empty(MPQueueObject *self, PyObject *unused)
+static PyObject *mpq_empty_impl(MPQueueObject *self)
 {
     /* The stdlib's empty() polls the pipe, which close() closes once the
      * queue has been used (its feeder thread closes it): then OSError. */
@@ -709,23 +722,26 @@ static PyObject *mpq_empty(MPQueueObject *self, PyObject *unused)
     }
     return PyBool_FromLong(cc_chan_count(&self->ch) == 0);
 }
+CC_CS_NOARGS(mpq_empty, MPQueueObject)
 
-static PyObject *mpq_full(MPQueueObject *self, PyObject *unused)
+static PyObject *mpq_full_impl(MPQueueObject *self)
 {
     uint32_t maxsize = cc_chan_maxsize(&self->ch);
     return PyBool_FromLong(maxsize && cc_chan_count(&self->ch) >= maxsize);
 }
+CC_CS_NOARGS(mpq_full, MPQueueObject)
 
 /* Like the stdlib's close(): this handle can no longer put or get; the
  * other processes' handles are unaffected. Calls in flight finish. */
-static PyObject *mpq_close(MPQueueObject *self, PyObject *unused)
+static PyObject *mpq_close_impl(MPQueueObject *self)
 {
     self->closed = 1;
     cc_chan_close_fd(&self->ch);
     Py_RETURN_NONE;
 }
+CC_CS_NOARGS(mpq_close, MPQueueObject)
 
-static PyObject *mpq_fileno(MPQueueObject *self, PyObject *unused)
+static PyObject *mpq_fileno_impl(MPQueueObject *self)
 {
     if (check_closed(self) < 0)
         return NULL;
@@ -735,39 +751,46 @@ static PyObject *mpq_fileno(MPQueueObject *self, PyObject *unused)
     }
     return PyLong_FromLong(self->ch.fd);
 }
+CC_CS_NOARGS(mpq_fileno, MPQueueObject)
 
-static PyObject *mpq_task_done(MPQueueObject *self, PyObject *unused)
+static PyObject *mpq_task_done_impl(MPQueueObject *self)
 {
     if (cc_chan_task_done(&self->ch) < 0)
         return NULL;
     Py_RETURN_NONE;
 }
+CC_CS_NOARGS(mpq_task_done, MPQueueObject)
 
-static PyObject *mpq_join(MPQueueObject *self, PyObject *unused)
+static PyObject *mpq_join_impl(MPQueueObject *self)
 {
     if (cc_chan_join(&self->ch) != CC_CHAN_OK)
         return NULL;
     Py_RETURN_NONE;
 }
+CC_CS_NOARGS(mpq_join, MPQueueObject)
 
-static PyObject *mpq_unfinished(MPQueueObject *self, void *unused)
+static PyObject *mpq_unfinished_impl(MPQueueObject *self, void *unused)
 {
     return PyLong_FromUnsignedLong(cc_chan_unfinished(&self->ch));
 }
+CC_CS_GETTER(mpq_unfinished, MPQueueObject)
 
-static PyObject *mpq_get_maxsize(MPQueueObject *self, void *unused)
+static PyObject *mpq_get_maxsize_impl(MPQueueObject *self, void *unused)
 {
     uint32_t m = cc_chan_maxsize(&self->ch);
     /* the stdlib stores SEM_VALUE_MAX for "unbounded" */
     return PyLong_FromUnsignedLong(m ? m : INT32_MAX);
 }
+CC_CS_GETTER(mpq_get_maxsize, MPQueueObject)
 
-static PyObject *mpq_get_closed(MPQueueObject *self, void *unused) { return PyBool_FromLong(self->closed); }
+static PyObject *mpq_get_closed_impl(MPQueueObject *self, void *unused) { return PyBool_FromLong(self->closed); }
+CC_CS_GETTER(mpq_get_closed, MPQueueObject)
 
-static PyObject *mpq_get_buffer_size(MPQueueObject *self, void *unused)
+static PyObject *mpq_get_buffer_size_impl(MPQueueObject *self, void *unused)
 {
     return PyLong_FromSize_t(self->ch.capacity);
 }
+CC_CS_GETTER(mpq_get_buffer_size, MPQueueObject)
 
 #define FASTCALL(f) (PyCFunction)(void (*)(void))(f), METH_FASTCALL | METH_KEYWORDS
 

@@ -7,7 +7,8 @@
  *
  * Two ways to run:
  *  - native: the items live in the ring. A FIFO or LIFO operation never calls
- *    out to Python, so under the GIL it is atomic; it does not even take
+ *    out to Python, so under the GIL (without one, in the queue's critical
+ *    section, which every method takes) it is atomic; it does not even take
  *    q.mutex, it only waits while another thread holds it (code that groups
  *    operations under `with q.mutex:` stays atomic). A priority queue's
  *    comparisons may run Python code (and release the GIL), so it holds
@@ -698,7 +699,7 @@ static inline int native_fast(QueueObject *self)
 static const char *const put_kwlist[] = {"item", "block", "timeout", NULL};
 static const char *const get_kwlist[] = {"block", "timeout", NULL};
 
-static PyObject *queue_put(QueueObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+static PyObject *queue_put_impl(QueueObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
     if (nargs == 1 && !kwnames && !self->is_shutdown &&
         (self->maxsize <= 0 || self->ring.len < self->maxsize) && native_fast(self)) {
@@ -718,6 +719,7 @@ static PyObject *queue_put(QueueObject *self, PyObject *const *args, Py_ssize_t 
         return NULL;
     Py_RETURN_NONE;
 }
+CC_CS_FASTCALL_KW(queue_put, QueueObject)
 
 /* self.put(item, block=False) / self.get(block=False), as the stdlib's
  * put_nowait()/get_nowait(), when put or get is overridden. */
@@ -740,7 +742,7 @@ static PyObject *queue_call_public(QueueObject *self, PyObject *name, PyObject *
     return r;
 }
 
-static PyObject *queue_put_nowait(QueueObject *self, PyObject *item)
+static PyObject *queue_put_nowait_impl(QueueObject *self, PyObject *item)
 {
     if (self->calls_put) {
         cc_state *st = qstate(self);
@@ -761,8 +763,9 @@ static PyObject *queue_put_nowait(QueueObject *self, PyObject *item)
         return NULL;
     Py_RETURN_NONE;
 }
+CC_CS_O(queue_put_nowait, QueueObject)
 
-static PyObject *queue_get(QueueObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+static PyObject *queue_get_impl(QueueObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
     if (nargs == 0 && !kwnames && self->ring.len && native_fast(self)) {
         PyObject *item = native_pop(self);
@@ -776,8 +779,9 @@ static PyObject *queue_get(QueueObject *self, PyObject *const *args, Py_ssize_t 
         return NULL;
     return queue_get_items(self, 0, a[0], a[1]);
 }
+CC_CS_FASTCALL_KW(queue_get, QueueObject)
 
-static PyObject *queue_get_nowait(QueueObject *self, PyObject *Py_UNUSED(ignored))
+static PyObject *queue_get_nowait_impl(QueueObject *self)
 {
     if (self->calls_get) {
         cc_state *st = qstate(self);
@@ -792,8 +796,9 @@ static PyObject *queue_get_nowait(QueueObject *self, PyObject *Py_UNUSED(ignored
     }
     return queue_get_items(self, 0, Py_False, NULL);
 }
+CC_CS_NOARGS(queue_get_nowait, QueueObject)
 
-static PyObject *queue_put_many(QueueObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+static PyObject *queue_put_many_impl(QueueObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
     static const char *const kwlist[] = {"items", "block", "timeout", NULL};
     PyObject *a[3];
@@ -825,8 +830,9 @@ static PyObject *queue_put_many(QueueObject *self, PyObject *const *args, Py_ssi
     }
     Py_RETURN_NONE;
 }
+CC_CS_FASTCALL_KW(queue_put_many, QueueObject)
 
-static PyObject *queue_get_many(QueueObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+static PyObject *queue_get_many_impl(QueueObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
     static const char *const kwlist[] = {"max_items", "block", "timeout", NULL};
     PyObject *a[3];
@@ -841,10 +847,11 @@ static PyObject *queue_get_many(QueueObject *self, PyObject *const *args, Py_ssi
     }
     return queue_get_items(self, max_items, a[1], a[2]);
 }
+CC_CS_FASTCALL_KW(queue_get_many, QueueObject)
 
 /* ------------------------------------------------------ tasks, sizes */
 
-static PyObject *queue_task_done(QueueObject *self, PyObject *Py_UNUSED(ignored))
+static PyObject *queue_task_done_impl(QueueObject *self)
 {
     int held = q_enter(self, 0);
     if (held < 0)
@@ -866,8 +873,9 @@ static PyObject *queue_task_done(QueueObject *self, PyObject *Py_UNUSED(ignored)
     q_exit(self, held);
     Py_RETURN_NONE;
 }
+CC_CS_NOARGS(queue_task_done, QueueObject)
 
-static PyObject *queue_join(QueueObject *self, PyObject *Py_UNUSED(ignored))
+static PyObject *queue_join_impl(QueueObject *self)
 {
     for (;;) {
         int held = q_enter(self, 0);
@@ -884,6 +892,7 @@ static PyObject *queue_join(QueueObject *self, PyObject *Py_UNUSED(ignored))
             return NULL;  /* joiners are all woken together: nothing to pass on */
     }
 }
+CC_CS_NOARGS(queue_join, QueueObject)
 
 /* qsize() under the stdlib's locking; -1 on error. */
 static Py_ssize_t queue_locked_size(QueueObject *self)
@@ -898,19 +907,21 @@ static Py_ssize_t queue_locked_size(QueueObject *self)
     return n;
 }
 
-static PyObject *queue_qsize(QueueObject *self, PyObject *Py_UNUSED(ignored))
+static PyObject *queue_qsize_impl(QueueObject *self)
 {
     Py_ssize_t n = queue_locked_size(self);
     return n < 0 ? NULL : PyLong_FromSsize_t(n);
 }
+CC_CS_NOARGS(queue_qsize, QueueObject)
 
-static PyObject *queue_empty(QueueObject *self, PyObject *Py_UNUSED(ignored))
+static PyObject *queue_empty_impl(QueueObject *self)
 {
     Py_ssize_t n = queue_locked_size(self);
     return n < 0 ? NULL : PyBool_FromLong(n == 0);
 }
+CC_CS_NOARGS(queue_empty, QueueObject)
 
-static PyObject *queue_full(QueueObject *self, PyObject *Py_UNUSED(ignored))
+static PyObject *queue_full_impl(QueueObject *self)
 {
     Py_ssize_t n = queue_locked_size(self);
     if (n < 0)
@@ -921,8 +932,9 @@ static PyObject *queue_full(QueueObject *self, PyObject *Py_UNUSED(ignored))
         r = maxsize_reached(self, n, Py_LE);
     return r < 0 ? NULL : PyBool_FromLong(r);
 }
+CC_CS_NOARGS(queue_full, QueueObject)
 
-static PyObject *queue_shutdown(QueueObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+static PyObject *queue_shutdown_impl(QueueObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
     static const char *const kwlist[] = {"immediate", NULL};
     PyObject *immediate_obj;
@@ -972,6 +984,7 @@ static PyObject *queue_shutdown(QueueObject *self, PyObject *const *args, Py_ssi
         return NULL;
     Py_RETURN_NONE;
 }
+CC_CS_FASTCALL_KW(queue_shutdown, QueueObject)
 
 /* ---------------------------------- the overridable methods of queue.py */
 
@@ -981,7 +994,7 @@ static PyObject *queue_self_queue(QueueObject *self, cc_state **st)
     return *st ? PyObject_GetAttr((PyObject *)self, (*st)->str_queue) : NULL;
 }
 
-static PyObject *queue__init(QueueObject *self, PyObject *maxsize)
+static PyObject *queue__init_impl(QueueObject *self, PyObject *maxsize)
 {
     if (!self->generic) {
         cc_ring old;
@@ -1002,8 +1015,9 @@ static PyObject *queue__init(QueueObject *self, PyObject *maxsize)
         return NULL;
     Py_RETURN_NONE;
 }
+CC_CS_O(queue__init, QueueObject)
 
-static PyObject *queue__qsize(QueueObject *self, PyObject *Py_UNUSED(ignored))
+static PyObject *queue__qsize_impl(QueueObject *self)
 {
     if (!self->generic)
         return PyLong_FromSsize_t(self->ring.len);
@@ -1015,8 +1029,9 @@ static PyObject *queue__qsize(QueueObject *self, PyObject *Py_UNUSED(ignored))
     Py_DECREF(q);
     return n < 0 ? NULL : PyLong_FromSsize_t(n);
 }
+CC_CS_NOARGS(queue__qsize, QueueObject)
 
-static PyObject *queue__put(QueueObject *self, PyObject *item)
+static PyObject *queue__put_impl(QueueObject *self, PyObject *item)
 {
     if (!self->generic) {
         if (native_push(self, item) < 0)
@@ -1036,8 +1051,9 @@ static PyObject *queue__put(QueueObject *self, PyObject *item)
     Py_DECREF(q);
     return r;
 }
+CC_CS_O(queue__put, QueueObject)
 
-static PyObject *queue__get(QueueObject *self, PyObject *Py_UNUSED(ignored))
+static PyObject *queue__get_impl(QueueObject *self)
 {
     if (!self->generic) {
         if (self->ring.len == 0) {
@@ -1059,6 +1075,7 @@ static PyObject *queue__get(QueueObject *self, PyObject *Py_UNUSED(ignored))
     Py_DECREF(q);
     return r;
 }
+CC_CS_NOARGS(queue__get, QueueObject)
 
 static PyObject *view_list(QueueObject *q);
 static int queue_update_overrides(QueueObject *self);
@@ -1068,7 +1085,7 @@ static int queue_update_overrides(QueueObject *self);
  * ring cannot be shared: the copy gets the same items, maxsize, counts and
  * attributes, in storage of its own. A generic queue's copy shares self.queue
  * and q.mutex, as the stdlib's. */
-static PyObject *queue_copy(QueueObject *self, PyObject *Py_UNUSED(ignored))
+static PyObject *queue_copy_impl(QueueObject *self)
 {
     PyTypeObject *type = Py_TYPE(self);
     PyObject *items = NULL, *args = PyTuple_New(0);
@@ -1110,6 +1127,7 @@ error:
     Py_DECREF(c);
     return NULL;
 }
+CC_CS_NOARGS(queue_copy, QueueObject)
 
 static PyObject *queue_reduce(PyObject *self, PyObject *Py_UNUSED(ignored))
 {
@@ -1185,7 +1203,7 @@ static int queue_update_overrides(QueueObject *self)
 
 /* Setting or deleting one of the overridable methods on the instance
  * changes how the queue runs from the next operation on. */
-static int queue_setattro(QueueObject *self, PyObject *name, PyObject *value)
+static int queue_setattro_impl(QueueObject *self, PyObject *name, PyObject *value)
 {
     if (PyObject_GenericSetAttr((PyObject *)self, name, value) < 0)
         return -1;
@@ -1195,6 +1213,14 @@ static int queue_setattro(QueueObject *self, PyObject *name, PyObject *value)
          PyUnicode_CompareWithASCIIString(name, "get") == 0))
         return queue_update_overrides(self);
     return 0;
+}
+static int queue_setattro(QueueObject *self, PyObject *name, PyObject *value)
+{
+    int res;
+    Py_BEGIN_CRITICAL_SECTION(self);
+    res = queue_setattro_impl(self, name, value);
+    Py_END_CRITICAL_SECTION();
+    return res;
 }
 
 static PyObject *queue_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
@@ -1267,7 +1293,7 @@ static int maxsize_from_object(PyObject *obj, Py_ssize_t *out, int *compared)
     return 0;
 }
 
-static int queue_set_maxsize(QueueObject *self, PyObject *value, void *Py_UNUSED(closure))
+static int queue_set_maxsize_impl(QueueObject *self, PyObject *value, void *Py_UNUSED(closure))
 {
     Py_ssize_t n;
     if (!value) {
@@ -1283,6 +1309,14 @@ static int queue_set_maxsize(QueueObject *self, PyObject *value, void *Py_UNUSED
     q_update_slow(self);
     cc_waitlist_wake(&self->putters, -1);  /* there may be room now: they re-check */
     return 0;
+}
+static int queue_set_maxsize(QueueObject *self, PyObject *value, void *closure)
+{
+    int res;
+    Py_BEGIN_CRITICAL_SECTION(self);
+    res = queue_set_maxsize_impl(self, value, closure);
+    Py_END_CRITICAL_SECTION();
+    return res;
 }
 
 static int queue_init(QueueObject *self, PyObject *args, PyObject *kwds)
@@ -1373,20 +1407,22 @@ static void queue_dealloc(QueueObject *self)
 
 /* --------------------------------------------------------- attributes */
 
-static PyObject *queue_get_maxsize(QueueObject *self, void *Py_UNUSED(closure))
+static PyObject *queue_get_maxsize_impl(QueueObject *self, void *Py_UNUSED(closure))
 {
     return Py_NewRef(self->maxsize_obj);
 }
+CC_CS_GETTER(queue_get_maxsize, QueueObject)
 
-static PyObject *queue_get_unfinished(QueueObject *self, void *Py_UNUSED(closure))
+static PyObject *queue_get_unfinished_impl(QueueObject *self, void *Py_UNUSED(closure))
 {
     return PyLong_FromSsize_t(self->unfinished);
 }
+CC_CS_GETTER(queue_get_unfinished, QueueObject)
 
 /* Code that empties a queue by hand resets the count (`q.unfinished_tasks
  * = 0` under q.mutex, then all_tasks_done.notify_all()): joiners are parked
  * on our own list, so reaching 0 here releases them. */
-static int queue_set_unfinished(QueueObject *self, PyObject *value, void *Py_UNUSED(closure))
+static int queue_set_unfinished_impl(QueueObject *self, PyObject *value, void *Py_UNUSED(closure))
 {
     if (!value) {
         PyErr_SetString(PyExc_AttributeError, "cannot delete unfinished_tasks");
@@ -1400,13 +1436,22 @@ static int queue_set_unfinished(QueueObject *self, PyObject *value, void *Py_UNU
         cc_waitlist_wake(&self->joiners, -1);
     return 0;
 }
+static int queue_set_unfinished(QueueObject *self, PyObject *value, void *closure)
+{
+    int res;
+    Py_BEGIN_CRITICAL_SECTION(self);
+    res = queue_set_unfinished_impl(self, value, closure);
+    Py_END_CRITICAL_SECTION();
+    return res;
+}
 
-static PyObject *queue_get_is_shutdown(QueueObject *self, void *Py_UNUSED(closure))
+static PyObject *queue_get_is_shutdown_impl(QueueObject *self, void *Py_UNUSED(closure))
 {
     return PyBool_FromLong(self->is_shutdown);
 }
+CC_CS_GETTER(queue_get_is_shutdown, QueueObject)
 
-static int queue_set_is_shutdown(QueueObject *self, PyObject *value, void *Py_UNUSED(closure))
+static int queue_set_is_shutdown_impl(QueueObject *self, PyObject *value, void *Py_UNUSED(closure))
 {
     int v;
     if (!value) {
@@ -1422,13 +1467,22 @@ static int queue_set_is_shutdown(QueueObject *self, PyObject *value, void *Py_UN
     }
     return 0;
 }
+static int queue_set_is_shutdown(QueueObject *self, PyObject *value, void *closure)
+{
+    int res;
+    Py_BEGIN_CRITICAL_SECTION(self);
+    res = queue_set_is_shutdown_impl(self, value, closure);
+    Py_END_CRITICAL_SECTION();
+    return res;
+}
 
-static PyObject *queue_get_mutex(QueueObject *self, void *Py_UNUSED(closure))
+static PyObject *queue_get_mutex_impl(QueueObject *self, void *Py_UNUSED(closure))
 {
     if (q_make_mutex(self) < 0)
         return NULL;
     return Py_NewRef(self->mutex);
 }
+CC_CS_GETTER(queue_get_mutex, QueueObject)
 
 /* q.not_empty & co: the stdlib's threading.Condition on q.mutex, made on
  * first use. `with q.not_full:` locks the mutex as in the stdlib; our own
@@ -1463,14 +1517,17 @@ static PyObject *queue_condition(QueueObject *self, int which)
     return Py_NewRef(*slot);
 }
 
-static PyObject *queue_get_not_empty(QueueObject *self, void *c) { return queue_condition(self, COND_NOT_EMPTY); }
-static PyObject *queue_get_not_full(QueueObject *self, void *c) { return queue_condition(self, COND_NOT_FULL); }
-static PyObject *queue_get_all_tasks_done(QueueObject *self, void *c)
+static PyObject *queue_get_not_empty_impl(QueueObject *self, void *c) { return queue_condition(self, COND_NOT_EMPTY); }
+CC_CS_GETTER(queue_get_not_empty, QueueObject)
+static PyObject *queue_get_not_full_impl(QueueObject *self, void *c) { return queue_condition(self, COND_NOT_FULL); }
+CC_CS_GETTER(queue_get_not_full, QueueObject)
+static PyObject *queue_get_all_tasks_done_impl(QueueObject *self, void *c)
 {
     return queue_condition(self, COND_ALL_TASKS_DONE);
 }
+CC_CS_GETTER(queue_get_all_tasks_done, QueueObject)
 
-static PyObject *queue_get_queue(QueueObject *self, void *Py_UNUSED(closure))
+static PyObject *queue_get_queue_impl(QueueObject *self, void *Py_UNUSED(closure))
 {
     if (self->generic) {
         if (!self->pyqueue) {
@@ -1491,14 +1548,15 @@ static PyObject *queue_get_queue(QueueObject *self, void *Py_UNUSED(closure))
     if (self->generic) {
         /* A __del__ run by the allocation assigned q.queue: that is the queue now. */
         Py_DECREF(view);
-        return queue_get_queue(self, NULL);
+        return queue_get_queue_impl(self, NULL);
     }
     return (PyObject *)view;
 }
+CC_CS_GETTER(queue_get_queue, QueueObject)
 
 /* Assigning q.queue (as subclasses' _init do) makes the queue generic: from
  * then on it works on that object through _qsize/_put/_get, as the stdlib. */
-static int queue_set_queue(QueueObject *self, PyObject *value, void *Py_UNUSED(closure))
+static int queue_set_queue_impl(QueueObject *self, PyObject *value, void *Py_UNUSED(closure))
 {
     if (!value) {
         if (!self->generic || !self->pyqueue) {
@@ -1522,6 +1580,14 @@ static int queue_set_queue(QueueObject *self, PyObject *value, void *Py_UNUSED(c
     cc_waitlist_wake(&self->putters, -1);
     ring_release(&old);
     return 0;
+}
+static int queue_set_queue(QueueObject *self, PyObject *value, void *closure)
+{
+    int res;
+    Py_BEGIN_CRITICAL_SECTION(self);
+    res = queue_set_queue_impl(self, value, closure);
+    Py_END_CRITICAL_SECTION();
+    return res;
 }
 
 static PyGetSetDef queue_getset[] = {
@@ -1690,6 +1756,15 @@ static void view_dealloc(QueueViewObject *self)
 }
 
 /* A snapshot of the items as a list. */
+/* The view and its iterators read and change the queue's state: they run in
+ * the queue's critical section. */
+#define VIEW_CS(res, q, call)                                                    \
+    do {                                                                         \
+        Py_BEGIN_CRITICAL_SECTION(q);                                            \
+        res = call;                                                              \
+        Py_END_CRITICAL_SECTION();                                               \
+    } while (0)
+
 static PyObject *view_list(QueueObject *q)
 {
     for (;;) {
@@ -1709,9 +1784,14 @@ static PyObject *view_list(QueueObject *q)
     }
 }
 
-static Py_ssize_t view_len(QueueViewObject *self) { return self->q->ring.len; }
+static Py_ssize_t view_len(QueueViewObject *self)
+{
+    Py_ssize_t n;
+    VIEW_CS(n, self->q, CC_LOAD_SSIZE(self->q->ring.len));
+    return n;
+}
 
-static PyObject *view_item(QueueViewObject *self, Py_ssize_t i)
+static PyObject *view_item_impl(QueueViewObject *self, Py_ssize_t i)
 {
     QueueObject *q = self->q;
     if (i < 0)
@@ -1723,8 +1803,14 @@ static PyObject *view_item(QueueViewObject *self, Py_ssize_t i)
     }
     return Py_NewRef(ring_at(&q->ring, i));
 }
+static PyObject *view_item(QueueViewObject *self, Py_ssize_t i)
+{
+    PyObject *res;
+    VIEW_CS(res, self->q, view_item_impl(self, i));
+    return res;
+}
 
-static PyObject *view_subscript(QueueViewObject *self, PyObject *key)
+static PyObject *view_subscript_impl(QueueViewObject *self, PyObject *key)
 {
     if (PyIndex_Check(key)) {
         Py_ssize_t i = PyNumber_AsSsize_t(key, PyExc_IndexError);
@@ -1743,8 +1829,14 @@ static PyObject *view_subscript(QueueViewObject *self, PyObject *key)
     PyErr_Format(PyExc_TypeError, "sequence index must be integer, not '%.200s'", Py_TYPE(key)->tp_name);
     return NULL;
 }
+static PyObject *view_subscript(QueueViewObject *self, PyObject *key)
+{
+    PyObject *res;
+    VIEW_CS(res, self->q, view_subscript_impl(self, key));
+    return res;
+}
 
-static int view_contains(QueueViewObject *self, PyObject *value)
+static int view_contains_impl(QueueViewObject *self, PyObject *value)
 {
     for (Py_ssize_t i = 0; i < self->q->ring.len; i++) {  /* __eq__ may change the queue */
         PyObject *item = Py_NewRef(ring_at(&self->q->ring, i));
@@ -1755,8 +1847,14 @@ static int view_contains(QueueViewObject *self, PyObject *value)
     }
     return 0;
 }
+static int view_contains(QueueViewObject *self, PyObject *value)
+{
+    int res;
+    VIEW_CS(res, self->q, view_contains_impl(self, value));
+    return res;
+}
 
-static PyObject *view_iter(QueueViewObject *self)
+static PyObject *view_iter_impl(QueueViewObject *self)
 {
     cc_state *st = qstate(self->q);
     if (!st)
@@ -1770,8 +1868,14 @@ static PyObject *view_iter(QueueViewObject *self)
     PyObject_GC_Track(it);
     return (PyObject *)it;
 }
+static PyObject *view_iter(QueueViewObject *self)
+{
+    PyObject *res;
+    VIEW_CS(res, self->q, view_iter_impl(self));
+    return res;
+}
 
-static PyObject *view_repr(QueueViewObject *self)
+static PyObject *view_repr_impl(QueueViewObject *self)
 {
     PyObject *list = view_list(self->q);
     if (!list)
@@ -1780,8 +1884,14 @@ static PyObject *view_repr(QueueViewObject *self)
     Py_DECREF(list);
     return r;
 }
+static PyObject *view_repr(QueueViewObject *self)
+{
+    PyObject *res;
+    VIEW_CS(res, self->q, view_repr_impl(self));
+    return res;
+}
 
-static PyObject *view_richcompare(QueueViewObject *self, PyObject *other, int op)
+static PyObject *view_richcompare_impl(QueueViewObject *self, PyObject *other, int op)
 {
     PyObject *mine, *theirs, *r;
     cc_state *st = qstate(self->q);
@@ -1801,9 +1911,15 @@ static PyObject *view_richcompare(QueueViewObject *self, PyObject *other, int op
     Py_DECREF(theirs);
     return r;
 }
+static PyObject *view_richcompare(QueueViewObject *self, PyObject *other, int op)
+{
+    PyObject *res;
+    VIEW_CS(res, self->q, view_richcompare_impl(self, other, op));
+    return res;
+}
 
 /* `with q.mutex: q.queue.clear()` empties the queue: blocked putters wake up. */
-static PyObject *view_clear(QueueViewObject *self, PyObject *Py_UNUSED(ignored))
+static PyObject *view_clear_impl(QueueViewObject *self, PyObject *Py_UNUSED(ignored))
 {
     QueueObject *q = self->q;
     cc_ring old;
@@ -1813,9 +1929,15 @@ static PyObject *view_clear(QueueViewObject *self, PyObject *Py_UNUSED(ignored))
     ring_release(&old);
     Py_RETURN_NONE;
 }
+static PyObject *view_clear(QueueViewObject *self, PyObject *Py_UNUSED(ignored))
+{
+    PyObject *res;
+    VIEW_CS(res, self->q, view_clear_impl(self, NULL));
+    return res;
+}
 
 /* As the stdlib's q.queue.append (no sift for a heap, no task counted). */
-static PyObject *view_append(QueueViewObject *self, PyObject *item)
+static PyObject *view_append_impl(QueueViewObject *self, PyObject *item)
 {
     QueueObject *q = self->q;
     if (ring_push(&q->ring, item) < 0)
@@ -1824,8 +1946,14 @@ static PyObject *view_append(QueueViewObject *self, PyObject *item)
     cc_waitlist_wake(&q->getters, 1);
     Py_RETURN_NONE;
 }
+static PyObject *view_append(QueueViewObject *self, PyObject *item)
+{
+    PyObject *res;
+    VIEW_CS(res, self->q, view_append_impl(self, item));
+    return res;
+}
 
-static PyObject *view_copy(QueueViewObject *self, PyObject *Py_UNUSED(ignored))
+static PyObject *view_copy_impl(QueueViewObject *self, PyObject *Py_UNUSED(ignored))
 {
     PyObject *list = view_list(self->q);
     if (!list || self->q->kind != KIND_FIFO)
@@ -1834,6 +1962,12 @@ static PyObject *view_copy(QueueViewObject *self, PyObject *Py_UNUSED(ignored))
     PyObject *r = st ? PyObject_CallOneArg(st->queue_deque, list) : NULL;
     Py_DECREF(list);
     return r;
+}
+static PyObject *view_copy(QueueViewObject *self, PyObject *Py_UNUSED(ignored))
+{
+    PyObject *res;
+    VIEW_CS(res, self->q, view_copy_impl(self, NULL));
+    return res;
 }
 
 static PyMethodDef view_methods[] = {
@@ -1890,7 +2024,7 @@ static void viewiter_dealloc(QueueViewIterObject *self)
     Py_DECREF(tp);
 }
 
-static PyObject *viewiter_next(QueueViewIterObject *self)
+static PyObject *viewiter_next_impl(QueueViewIterObject *self)
 {
     QueueObject *q = self->q;
     if (!q)
@@ -1905,6 +2039,25 @@ static PyObject *viewiter_next(QueueViewIterObject *self)
         return NULL;
     }
     return Py_NewRef(ring_at(&q->ring, self->index++));
+}
+static PyObject *viewiter_next(QueueViewIterObject *self)
+{
+#ifdef Py_GIL_DISABLED
+    /* The iterator's own state and the queue's, both. */
+    PyObject *q, *res;
+    Py_BEGIN_CRITICAL_SECTION(self);
+    q = Py_XNewRef((PyObject *)self->q);
+    Py_END_CRITICAL_SECTION();
+    if (!q)
+        return NULL;
+    Py_BEGIN_CRITICAL_SECTION2(self, q);
+    res = viewiter_next_impl(self);
+    Py_END_CRITICAL_SECTION2();
+    Py_DECREF(q);
+    return res;
+#else
+    return viewiter_next_impl(self);
+#endif
 }
 
 static PyType_Slot viewiter_slots[] = {

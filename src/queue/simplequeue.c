@@ -2,7 +2,8 @@
  *
  * The stdlib's is already C (Modules/_queuemodule.c); this one is as lean:
  * a ring of object pointers and a FIFO list of parked getters. Everything
- * happens under the GIL without calling out to Python, so put() is safe from
+ * happens under the GIL (without one, in the queue's critical section)
+ * without calling out to Python, so put() is safe from
  * __del__ methods and signal handlers (the stdlib's "reentrant" promise), and
  * an uncontended put or get makes no system call. A getter woken for an item
  * that another thread took first parks again; one woken as it times out or is
@@ -65,7 +66,7 @@ static void sq_dealloc(SimpleQueueObject *self)
 }
 
 
-static PyObject *sq_put(SimpleQueueObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+static PyObject *sq_put_impl(SimpleQueueObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
     static const char *const kwlist[] = {"item", "block", "timeout", NULL};
     PyObject *a[3];
@@ -81,14 +82,16 @@ static PyObject *sq_put(SimpleQueueObject *self, PyObject *const *args, Py_ssize
     cc_waitlist_wake(&self->getters, 1);
     Py_RETURN_NONE;
 }
+CC_CS_FASTCALL_KW(sq_put, SimpleQueueObject)
 
-static PyObject *sq_put_nowait(SimpleQueueObject *self, PyObject *item)
+static PyObject *sq_put_nowait_impl(SimpleQueueObject *self, PyObject *item)
 {
     if (ring_push(&self->ring, item) < 0)
         return NULL;
     cc_waitlist_wake(&self->getters, 1);
     Py_RETURN_NONE;
 }
+CC_CS_O(sq_put_nowait, SimpleQueueObject)
 
 /* Wait until the ring holds an item: 0 when it does, -1 with Empty or
  * another exception. */
@@ -124,7 +127,7 @@ static int sq_parse_block_timeout(const char *fname, PyObject *const *args, Py_s
     return cc_queue_timeout(block, a[skip + 1], deadline);
 }
 
-static PyObject *sq_get(SimpleQueueObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+static PyObject *sq_get_impl(SimpleQueueObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
     static const char *const kwlist[] = {"block", "timeout", NULL};
     if (nargs == 0 && kwnames == NULL && self->ring.len) {
@@ -143,8 +146,9 @@ static PyObject *sq_get(SimpleQueueObject *self, PyObject *const *args, Py_ssize
     ring_maybe_shrink(&self->ring);
     return item;
 }
+CC_CS_FASTCALL_KW(sq_get, SimpleQueueObject)
 
-static PyObject *sq_get_nowait(SimpleQueueObject *self, PyObject *Py_UNUSED(ignored))
+static PyObject *sq_get_nowait_impl(SimpleQueueObject *self)
 {
     if (sq_wait_for_item(self, 0) < 0)
         return NULL;
@@ -152,8 +156,9 @@ static PyObject *sq_get_nowait(SimpleQueueObject *self, PyObject *Py_UNUSED(igno
     ring_maybe_shrink(&self->ring);
     return item;
 }
+CC_CS_NOARGS(sq_get_nowait, SimpleQueueObject)
 
-static PyObject *sq_put_many(SimpleQueueObject *self, PyObject *const *args, Py_ssize_t nargs,
+static PyObject *sq_put_many_impl(SimpleQueueObject *self, PyObject *const *args, Py_ssize_t nargs,
                              PyObject *kwnames)
 {
     static const char *const kwlist[] = {"items", "block", "timeout", NULL};
@@ -176,6 +181,7 @@ static PyObject *sq_put_many(SimpleQueueObject *self, PyObject *const *args, Py_
     cc_waitlist_wake(&self->getters, n);
     Py_RETURN_NONE;
 }
+CC_CS_FASTCALL_KW(sq_put_many, SimpleQueueObject)
 
 /* max_items as a positive count (shared with queue.c through the same rule). */
 static int sq_max_items(PyObject *obj, Py_ssize_t *n)
@@ -191,7 +197,7 @@ static int sq_max_items(PyObject *obj, Py_ssize_t *n)
     return 0;
 }
 
-static PyObject *sq_get_many(SimpleQueueObject *self, PyObject *const *args, Py_ssize_t nargs,
+static PyObject *sq_get_many_impl(SimpleQueueObject *self, PyObject *const *args, Py_ssize_t nargs,
                              PyObject *kwnames)
 {
     static const char *const kwlist[] = {"max_items", "block", "timeout", NULL};
@@ -230,16 +236,19 @@ static PyObject *sq_get_many(SimpleQueueObject *self, PyObject *const *args, Py_
         cc_waitlist_wake(&self->getters, self->ring.len);
     return list;
 }
+CC_CS_FASTCALL_KW(sq_get_many, SimpleQueueObject)
 
-static PyObject *sq_empty(SimpleQueueObject *self, PyObject *Py_UNUSED(ignored))
+static PyObject *sq_empty_impl(SimpleQueueObject *self)
 {
     return PyBool_FromLong(self->ring.len == 0);
 }
+CC_CS_NOARGS(sq_empty, SimpleQueueObject)
 
-static PyObject *sq_qsize(SimpleQueueObject *self, PyObject *Py_UNUSED(ignored))
+static PyObject *sq_qsize_impl(SimpleQueueObject *self)
 {
     return PyLong_FromSsize_t(self->ring.len);
 }
+CC_CS_NOARGS(sq_qsize, SimpleQueueObject)
 
 static PyObject *sq_reduce(PyObject *self, PyObject *Py_UNUSED(ignored))
 {
@@ -247,11 +256,12 @@ static PyObject *sq_reduce(PyObject *self, PyObject *Py_UNUSED(ignored))
     return NULL;
 }
 
-static PyObject *sq_at_fork_reinit(SimpleQueueObject *self, PyObject *Py_UNUSED(ignored))
+static PyObject *sq_at_fork_reinit_impl(SimpleQueueObject *self)
 {
     cc_waitlist_init(&self->getters);
     Py_RETURN_NONE;
 }
+CC_CS_NOARGS(sq_at_fork_reinit, SimpleQueueObject)
 
 static PyMethodDef sq_methods[] = {
     {"put", (PyCFunction)(void (*)(void))sq_put, METH_FASTCALL | METH_KEYWORDS,

@@ -8,7 +8,8 @@
  *  - table, a C array indexed by fd holding a borrowed key pointer and the
  *    registered EVENT_READ|EVENT_WRITE bits, so that select() turns what the
  *    kernel reports into [(key, events), ...] without any Python-level code.
- * Both are updated together while the GIL is held, with no call out to
+ * Both are updated together while the GIL (without one, the selector's
+ * critical section) is held, with no call out to
  * Python in between, so they never disagree where anyone can look.
  *
  * select() runs the system call with the GIL released on a buffer it has
@@ -722,7 +723,7 @@ static PyObject *lookup_key(SelectorObject *self, PyObject *fileobj)
     return PyErr_Occurred() ? NULL : not_registered(fileobj);
 }
 
-static PyObject *sel_get_key(SelectorObject *self, PyObject *fileobj)
+static PyObject *sel_get_key_impl(SelectorObject *self, PyObject *fileobj)
 {
     if (self->closed) {
         PyErr_SetString(PyExc_RuntimeError, "Selector is closed");
@@ -730,8 +731,9 @@ static PyObject *sel_get_key(SelectorObject *self, PyObject *fileobj)
     }
     return lookup_key(self, fileobj);
 }
+CC_CS_O(sel_get_key, SelectorObject)
 
-static PyObject *sel_get_map(SelectorObject *self, PyObject *Py_UNUSED(ignored))
+static PyObject *sel_get_map_impl(SelectorObject *self)
 {
     if (self->closed)
         Py_RETURN_NONE;
@@ -752,8 +754,9 @@ static PyObject *sel_get_map(SelectorObject *self, PyObject *Py_UNUSED(ignored))
     }
     return Py_NewRef(self->map);
 }
+CC_CS_NOARGS(sel_get_map, SelectorObject)
 
-static PyObject *sel_close(SelectorObject *self, PyObject *Py_UNUSED(ignored))
+static PyObject *sel_close_impl(SelectorObject *self)
 {
     if (self->kfd >= 0) {
         int fd = self->kfd;
@@ -773,6 +776,7 @@ static PyObject *sel_close(SelectorObject *self, PyObject *Py_UNUSED(ignored))
     Py_XDECREF(map);
     Py_RETURN_NONE;
 }
+CC_CS_NOARGS(sel_close, SelectorObject)
 
 static PyObject *sel_fileno(SelectorObject *self, PyObject *Py_UNUSED(ignored))
 {
@@ -1296,17 +1300,33 @@ static PyType_Spec kqueue_spec = SELECTOR_SPEC("KqueueSelector", kqueue_slots);
 
 /* selectors._SelectorMapping: a live, read-only view of a selector's keys. */
 
-static PyObject *map_getitem(MappingObject *self, PyObject *fileobj)
+static PyObject *map_getitem_impl(MappingObject *self, PyObject *fileobj)
 {
     return lookup_key(self->sel, fileobj);
 }
+static PyObject *map_getitem(MappingObject *self, PyObject *fileobj)
+{
+    PyObject *res;
+    Py_BEGIN_CRITICAL_SECTION(self->sel);
+    res = map_getitem_impl(self, fileobj);
+    Py_END_CRITICAL_SECTION();
+    return res;
+}
 
-static Py_ssize_t map_len(MappingObject *self) { return PyDict_GET_SIZE(self->sel->fd_to_key); }
+static Py_ssize_t map_len_impl(MappingObject *self) { return PyDict_GET_SIZE(self->sel->fd_to_key); }
+static Py_ssize_t map_len(MappingObject *self)
+{
+    Py_ssize_t res;
+    Py_BEGIN_CRITICAL_SECTION(self->sel);
+    res = map_len_impl(self);
+    Py_END_CRITICAL_SECTION();
+    return res;
+}
 
 /* Iterates key.fd of each key, as the stdlib's iteration of its fd_to_key
  * (our dict's keys are exact ints: key.fd may be an int subclass). Live, with
  * the dict's "changed size during iteration" error. */
-static PyObject *map_iter(MappingObject *self)
+static PyObject *map_iter_impl(MappingObject *self)
 {
     if (state_gone(self->sel->st->sel_key_fd))
         return NULL;
@@ -1319,8 +1339,16 @@ static PyObject *map_iter(MappingObject *self)
     Py_DECREF(it);
     return r;
 }
+static PyObject *map_iter(MappingObject *self)
+{
+    PyObject *res;
+    Py_BEGIN_CRITICAL_SECTION(self->sel);
+    res = map_iter_impl(self);
+    Py_END_CRITICAL_SECTION();
+    return res;
+}
 
-static int map_contains(MappingObject *self, PyObject *fileobj)
+static int map_contains_impl(MappingObject *self, PyObject *fileobj)
 {
     PyObject *key = map_getitem(self, fileobj);
     if (key) {
@@ -1332,6 +1360,14 @@ static int map_contains(MappingObject *self, PyObject *fileobj)
         return 0;
     }
     return -1;
+}
+static int map_contains(MappingObject *self, PyObject *fileobj)
+{
+    int res;
+    Py_BEGIN_CRITICAL_SECTION(self->sel);
+    res = map_contains_impl(self, fileobj);
+    Py_END_CRITICAL_SECTION();
+    return res;
 }
 
 /* The stdlib's mapping has its own get(fileobj, ...) since 3.13, Mapping.get(key, ...) before. */

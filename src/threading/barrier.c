@@ -7,8 +7,9 @@
  *
  * The stdlib's Barrier holds its Condition's lock for the whole of wait()
  * except while blocked, so the action runs with the barrier locked. Here the
- * GIL keeps every state change atomic; only the action (arbitrary Python
- * code, which may release the GIL) needs a lock: `in_action`, with its own
+ * GIL (without one, the barrier's critical section) keeps every state change
+ * atomic; only the action (arbitrary Python code, which may let other threads
+ * in) needs a lock: `in_action`, with its own
  * waiter list. The action calling back into its barrier would deadlock the
  * stdlib; it raises RuntimeError here. */
 #include "cconc.h"
@@ -139,7 +140,7 @@ static int barrier_release(BarrierObject *self)
     return 0;
 }
 
-static PyObject *barrier_wait(BarrierObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+static PyObject *barrier_wait_impl(BarrierObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
     static const char *const kwlist[] = {"timeout", NULL};
     PyObject *timeout = NULL;
@@ -195,8 +196,9 @@ out:
         return NULL;
     return PyLong_FromSsize_t(index);
 }
+CC_CS_FASTCALL_KW(barrier_wait, BarrierObject)
 
-static PyObject *barrier_reset(BarrierObject *self, PyObject *Py_UNUSED(ignored))
+static PyObject *barrier_reset_impl(BarrierObject *self)
 {
     if (barrier_lock(self, 1) < 0)
         return NULL;
@@ -210,29 +212,34 @@ static PyObject *barrier_reset(BarrierObject *self, PyObject *Py_UNUSED(ignored)
     barrier_notify_all(self);
     Py_RETURN_NONE;
 }
+CC_CS_NOARGS(barrier_reset, BarrierObject)
 
-static PyObject *barrier_abort(BarrierObject *self, PyObject *Py_UNUSED(ignored))
+static PyObject *barrier_abort_impl(BarrierObject *self)
 {
     if (barrier_lock(self, 1) < 0)
         return NULL;
     barrier_break(self);
     Py_RETURN_NONE;
 }
+CC_CS_NOARGS(barrier_abort, BarrierObject)
 
-static PyObject *barrier_get_parties(BarrierObject *self, void *Py_UNUSED(closure))
+static PyObject *barrier_get_parties_impl(BarrierObject *self, void *Py_UNUSED(closure))
 {
     return PyLong_FromSsize_t(self->parties);
 }
+CC_CS_GETTER(barrier_get_parties, BarrierObject)
 
-static PyObject *barrier_get_n_waiting(BarrierObject *self, void *Py_UNUSED(closure))
+static PyObject *barrier_get_n_waiting_impl(BarrierObject *self, void *Py_UNUSED(closure))
 {
     return PyLong_FromSsize_t(self->state == FILLING ? self->count : 0);
 }
+CC_CS_GETTER(barrier_get_n_waiting, BarrierObject)
 
-static PyObject *barrier_get_broken(BarrierObject *self, void *Py_UNUSED(closure))
+static PyObject *barrier_get_broken_impl(BarrierObject *self, void *Py_UNUSED(closure))
 {
     return PyBool_FromLong(self->state == BROKEN);
 }
+CC_CS_GETTER(barrier_get_broken, BarrierObject)
 
 static PyObject *barrier_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 {
@@ -261,13 +268,19 @@ static int barrier_init(BarrierObject *self, PyObject *args, PyObject *kwds)
         return -1;
     }
 #endif
+    PyObject *old_action, *old_timeout;
+    Py_BEGIN_CRITICAL_SECTION(self);
     self->parties = parties;
     self->state = FILLING;
     self->count = 0;
-    Py_INCREF(action);
-    Py_INCREF(timeout);
-    Py_SETREF(self->action, action);
-    Py_SETREF(self->timeout, timeout);
+    old_action = self->action;
+    old_timeout = self->timeout;
+    self->action = Py_NewRef(action);
+    self->timeout = Py_NewRef(timeout);
+    Py_END_CRITICAL_SECTION();
+    /* Dropped outside: their __del__ may run code that uses the barrier. */
+    Py_XDECREF(old_action);
+    Py_XDECREF(old_timeout);
     return 0;
 }
 
@@ -297,7 +310,7 @@ static void barrier_dealloc(BarrierObject *self)
     Py_DECREF(tp);
 }
 
-static PyObject *barrier_repr(BarrierObject *self)
+static PyObject *barrier_repr_impl(BarrierObject *self)
 {
     PyObject *cls = (PyObject *)Py_TYPE(self), *module, *qualname, *r = NULL;
     module = PyObject_GetAttrString(cls, "__module__");
@@ -315,6 +328,7 @@ static PyObject *barrier_repr(BarrierObject *self)
     Py_DECREF(module);
     return r;
 }
+CC_CS_REPR(barrier_repr, BarrierObject)
 
 static PyMethodDef barrier_methods[] = {
     {"wait", (PyCFunction)(void (*)(void))barrier_wait, METH_FASTCALL | METH_KEYWORDS,

@@ -26,6 +26,53 @@ typedef struct {
     PyObject *weakreflist;
 } ConditionObject;
 
+/* ------------------------------------------------- critical sections */
+
+/* Without the GIL every method runs in the condition's critical section and,
+ * on the fast path, its lock's too (Py_BEGIN_CRITICAL_SECTION2: both at
+ * once, in CPython's fixed order): wait() reads and changes the lock's state
+ * natively, and notify() moves waiters onto the lock's list. Both are
+ * suspended while the thread parks and held again when it returns. */
+#ifdef Py_GIL_DISABLED
+#  define COND_CS(res, call)                                                             \
+    do {                                                                                 \
+        PyObject *cs_lock_;                                                              \
+        Py_BEGIN_CRITICAL_SECTION(self);                                                 \
+        cs_lock_ = self->kind != CC_LOCK_OTHER ? Py_XNewRef(self->lock) : NULL;          \
+        Py_END_CRITICAL_SECTION();                                                       \
+        PyObject *cs_other_ = cs_lock_ ? cs_lock_ : (PyObject *)self;                    \
+        Py_BEGIN_CRITICAL_SECTION2(self, cs_other_);                                     \
+        /* __init__ may have swapped the lock meanwhile: then only its own section */    \
+        res = call;                                                                      \
+        Py_END_CRITICAL_SECTION2();                                                      \
+        Py_XDECREF(cs_lock_);                                                            \
+    } while (0)
+#else
+#  define COND_CS(res, call) ((res) = (call))
+#endif
+#define COND_CS_NOARGS(name)                                                             \
+    static PyObject *name(ConditionObject *self, PyObject *Py_UNUSED(ignored))           \
+    {                                                                                    \
+        PyObject *res;                                                                   \
+        COND_CS(res, name##_impl(self));                                                 \
+        return res;                                                                      \
+    }
+#define COND_CS_FASTCALL_KW(name)                                                        \
+    static PyObject *name(ConditionObject *self, PyObject *const *args, Py_ssize_t nargs, \
+                          PyObject *kwnames)                                             \
+    {                                                                                    \
+        PyObject *res;                                                                   \
+        COND_CS(res, name##_impl(self, args, nargs, kwnames));                           \
+        return res;                                                                      \
+    }
+#define COND_CS_FASTCALL(name)                                                           \
+    static PyObject *name(ConditionObject *self, PyObject *const *args, Py_ssize_t nargs) \
+    {                                                                                    \
+        PyObject *res;                                                                   \
+        COND_CS(res, name##_impl(self, args, nargs));                                    \
+        return res;                                                                      \
+    }
+
 /* ------------------------------------------------------------- helpers */
 
 static int cond_check_init(ConditionObject *self)
@@ -216,7 +263,15 @@ static int cond_wait_until(ConditionObject *self, PyObject *timeout, const cc_de
     return self->kind != CC_LOCK_OTHER ? cond_wait_fast(self, deadline) : cond_wait_generic(self, deadline);
 }
 
-static PyObject *cond_wait(ConditionObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+/* wait_for's waits: each in the critical sections, the predicate outside. */
+static int cond_wait_locked(ConditionObject *self, const cc_deadline *deadline)
+{
+    int r;
+    COND_CS(r, cond_wait_until(self, NULL, deadline));
+    return r;
+}
+
+static PyObject *cond_wait_impl(ConditionObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
     static const char *const kwlist[] = {"timeout", NULL};
     PyObject *timeout = NULL;
@@ -227,6 +282,7 @@ static PyObject *cond_wait(ConditionObject *self, PyObject *const *args, Py_ssiz
         return NULL;
     return PyBool_FromLong(r);
 }
+COND_CS_FASTCALL_KW(cond_wait)
 
 static PyObject *cond_wait_for(ConditionObject *self, PyObject *const *args, Py_ssize_t nargs,
                                PyObject *kwnames)
@@ -277,7 +333,7 @@ static PyObject *cond_wait_for(ConditionObject *self, PyObject *const *args, Py_
         first = 0;
         Py_DECREF(result);
         if (!override_wait) {
-            if (cond_wait_until(self, NULL, &deadline) < 0)
+            if (cond_wait_locked(self, &deadline) < 0)
                 return NULL;
         }
         else {
@@ -327,12 +383,7 @@ static void cond_notify_n(ConditionObject *self, Py_ssize_t n)
         cc_waitlist_wake(&self->waiters, n);
         return;
     }
-    cc_waitlist *lock_waiters = cc_lock_waitlist(self->lock, self->kind);
-    cc_waiter *w;
-    for (Py_ssize_t moved = 0; (n < 0 || moved < n) && (w = cc_waitlist_pop(&self->waiters)); moved++) {
-        w->handoff = &moved_to_lock;
-        cc_waiter_requeue(w, lock_waiters);
-    }
+    cc_waitlist_requeue(&self->waiters, cc_lock_waitlist(self->lock, self->kind), n, &moved_to_lock);
 }
 
 static int cond_check_owned_for_notify(ConditionObject *self)
@@ -349,7 +400,7 @@ static int cond_check_owned_for_notify(ConditionObject *self)
     return 0;
 }
 
-static PyObject *cond_notify(ConditionObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+static PyObject *cond_notify_impl(ConditionObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
     static const char *const kwlist[] = {"n", NULL};
     PyObject *n = NULL;
@@ -365,8 +416,17 @@ static PyObject *cond_notify(ConditionObject *self, PyObject *const *args, Py_ss
     cond_notify_n(self, count);
     Py_RETURN_NONE;
 }
+COND_CS_FASTCALL_KW(cond_notify)
 
 static void cond_dealloc(ConditionObject *self);
+
+static PyObject *cond_notify_all_impl(ConditionObject *self)
+{
+    if (cond_check_owned_for_notify(self) < 0)
+        return NULL;
+    cond_notify_n(self, -1);
+    Py_RETURN_NONE;
+}
 
 static PyObject *cond_notify_all(ConditionObject *self, PyObject *Py_UNUSED(ignored))
 {
@@ -374,10 +434,9 @@ static PyObject *cond_notify_all(ConditionObject *self, PyObject *Py_UNUSED(igno
      * subclass (its instances have subtype_dealloc) may override notify. */
     if (Py_TYPE(self)->tp_dealloc != (destructor)cond_dealloc)
         return PyObject_CallMethod((PyObject *)self, "notify", "n", cc_waitlist_len(&self->waiters));
-    if (cond_check_owned_for_notify(self) < 0)
-        return NULL;
-    cond_notify_n(self, -1);
-    Py_RETURN_NONE;
+    PyObject *res;
+    COND_CS(res, cond_notify_all_impl(self));
+    return res;
 }
 
 /* 3.9's notifyAll is `notifyAll = notify_all`; since 3.10 it warns, then
@@ -395,7 +454,7 @@ static PyObject *cond_notifyAll(ConditionObject *self, PyObject *Py_UNUSED(ignor
 
 /* ------------------------------------------------------ lock delegation */
 
-static PyObject *cond_enter(ConditionObject *self, PyObject *Py_UNUSED(ignored))
+static PyObject *cond_enter_impl(ConditionObject *self)
 {
     if (cond_check_init(self) < 0)
         return NULL;
@@ -409,8 +468,9 @@ static PyObject *cond_enter(ConditionObject *self, PyObject *Py_UNUSED(ignored))
     Py_DECREF(lock);
     return r;
 }
+COND_CS_NOARGS(cond_enter)
 
-static PyObject *cond_exit(ConditionObject *self, PyObject *const *args, Py_ssize_t nargs)
+static PyObject *cond_exit_impl(ConditionObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     if (cond_check_init(self) < 0)
         return NULL;
@@ -428,45 +488,56 @@ static PyObject *cond_exit(ConditionObject *self, PyObject *const *args, Py_ssiz
     Py_DECREF(method);
     return r;
 }
+COND_CS_FASTCALL(cond_exit)
 
-static PyObject *cond_get_acquire(ConditionObject *self, void *Py_UNUSED(closure))
+static PyObject *cond_get_acquire_impl(ConditionObject *self, void *Py_UNUSED(closure))
 {
     if (cond_check_init(self) < 0)
         return NULL;
     return Py_NewRef(self->acquire);
 }
+CC_CS_GETTER(cond_get_acquire, ConditionObject)
 
-static PyObject *cond_get_release(ConditionObject *self, void *Py_UNUSED(closure))
+static PyObject *cond_get_release_impl(ConditionObject *self, void *Py_UNUSED(closure))
 {
     if (cond_check_init(self) < 0)
         return NULL;
     return Py_NewRef(self->release);
 }
+CC_CS_GETTER(cond_get_release, ConditionObject)
 
-static PyObject *cond_get_lock(ConditionObject *self, void *Py_UNUSED(closure))
+static PyObject *cond_get_lock_impl(ConditionObject *self, void *Py_UNUSED(closure))
 {
     if (cond_check_init(self) < 0)
         return NULL;
     return Py_NewRef(self->lock);
 }
+CC_CS_GETTER(cond_get_lock, ConditionObject)
 
 /* The stdlib's private protocol, so a Condition can itself serve as the lock
  * of another Condition, as a stdlib Condition can. */
-static PyObject *cond_is_owned_method(ConditionObject *self, PyObject *Py_UNUSED(ignored))
+static PyObject *cond_is_owned_method_impl(ConditionObject *self)
 {
     if (cond_check_init(self) < 0)
         return NULL;
     int r = cond_is_owned(self);
     return r < 0 ? NULL : PyBool_FromLong(r);
 }
+COND_CS_NOARGS(cond_is_owned_method)
 
 /* Call lock.<name>(*args) if the lock has it, else lock.<fallback>() and return None. */
 static PyObject *call_or_fallback(ConditionObject *self, const char *name, PyObject *const *args,
                                   Py_ssize_t nargs, const char *fallback)
 {
-    if (cond_check_init(self) < 0)
+    PyObject *lock;
+    Py_BEGIN_CRITICAL_SECTION(self);
+    lock = Py_XNewRef(self->lock);
+    Py_END_CRITICAL_SECTION();
+    if (!lock) {
+        (void)cond_check_init(self);
         return NULL;
-    PyObject *lock = Py_NewRef(self->lock), *method = NULL, *r = NULL;
+    }
+    PyObject *method = NULL, *r = NULL;
     PyObject *key = PyUnicode_InternFromString(name);
     if (!key)
         goto done;
@@ -497,7 +568,7 @@ static PyObject *cond_acquire_restore(ConditionObject *self, PyObject *state)
     return call_or_fallback(self, "_acquire_restore", &state, 1, "acquire");
 }
 
-static PyObject *cond_at_fork_reinit(ConditionObject *self, PyObject *Py_UNUSED(ignored))
+static PyObject *cond_at_fork_reinit_impl(ConditionObject *self)
 {
     if (cond_check_init(self) < 0)
         return NULL;
@@ -508,6 +579,7 @@ static PyObject *cond_at_fork_reinit(ConditionObject *self, PyObject *Py_UNUSED(
         cc_waitlist_reset(&self->waiters);
     return r;
 }
+COND_CS_NOARGS(cond_at_fork_reinit)
 
 /* ------------------------------------------------------------ lifecycle */
 
@@ -561,8 +633,14 @@ static int cond_init(ConditionObject *self, PyObject *args, PyObject *kwds)
          get_optional(lock, "_is_owned", &is_owned) < 0))
         goto error;
     /* Swap in the new state, then drop the old (its __del__ may run code). */
-    PyObject *old[6] = {self->lock, self->acquire, self->release, self->release_save,
-                        self->acquire_restore, self->is_owned};
+    PyObject *old[6];
+    Py_BEGIN_CRITICAL_SECTION(self);
+    old[0] = self->lock;
+    old[1] = self->acquire;
+    old[2] = self->release;
+    old[3] = self->release_save;
+    old[4] = self->acquire_restore;
+    old[5] = self->is_owned;
     self->lock = lock;
     self->acquire = acquire;
     self->release = release;
@@ -570,6 +648,7 @@ static int cond_init(ConditionObject *self, PyObject *args, PyObject *kwds)
     self->acquire_restore = acquire_restore;
     self->is_owned = is_owned;
     self->kind = kind;
+    Py_END_CRITICAL_SECTION();
     for (int i = 0; i < 6; i++)
         Py_XDECREF(old[i]);
     return 0;

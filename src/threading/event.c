@@ -45,10 +45,11 @@ static void event_dealloc(EventObject *self)
     Py_DECREF(tp);
 }
 
-static PyObject *event_is_set(EventObject *self, PyObject *Py_UNUSED(ignored))
+static PyObject *event_is_set_impl(EventObject *self)
 {
     return PyBool_FromLong(self->flag);
 }
+CC_CS_NOARGS(event_is_set, EventObject)
 
 static void event_dealloc(EventObject *self);
 
@@ -65,20 +66,22 @@ static PyObject *event_isSet(EventObject *self, PyObject *Py_UNUSED(ignored))
     return event_is_set(self, NULL);
 }
 
-static PyObject *event_set(EventObject *self, PyObject *Py_UNUSED(ignored))
+static PyObject *event_set_impl(EventObject *self)
 {
     self->flag = 1;
     cc_waitlist_wake(&self->waiters, -1);
     Py_RETURN_NONE;
 }
+CC_CS_NOARGS(event_set, EventObject)
 
-static PyObject *event_clear(EventObject *self, PyObject *Py_UNUSED(ignored))
+static PyObject *event_clear_impl(EventObject *self)
 {
     self->flag = 0;
     Py_RETURN_NONE;
 }
+CC_CS_NOARGS(event_clear, EventObject)
 
-static PyObject *event_wait(EventObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+static PyObject *event_wait_impl(EventObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
     static const char *const kwlist[] = {"timeout", NULL};
     if (self->flag)
@@ -105,17 +108,19 @@ static PyObject *event_wait(EventObject *self, PyObject *const *args, Py_ssize_t
         return NULL;
     }
 }
+CC_CS_FASTCALL_KW(event_wait, EventObject)
 
-static PyObject *event_at_fork_reinit(EventObject *self, PyObject *Py_UNUSED(ignored))
+static PyObject *event_at_fork_reinit_impl(EventObject *self)
 {
     cc_waitlist_reset(&self->waiters);
     Py_RETURN_NONE;
 }
+CC_CS_NOARGS(event_at_fork_reinit, EventObject)
 
 /* copy.copy(): the stdlib's Event is copied as a plain object (a new one,
  * __init__ not called, the __dict__ copied: the flag with it). A Python
  * subclass's instance attributes are copied the same way. */
-static PyObject *event_copy(EventObject *self, PyObject *Py_UNUSED(ignored))
+static PyObject *event_copy_impl(EventObject *self)
 {
     PyTypeObject *tp = Py_TYPE(self);
     PyObject *args = PyTuple_New(0);
@@ -138,8 +143,9 @@ static PyObject *event_copy(EventObject *self, PyObject *Py_UNUSED(ignored))
     }
     return (PyObject *)copy;
 }
+CC_CS_NOARGS(event_copy, EventObject)
 
-static PyObject *event_repr(EventObject *self)
+static PyObject *event_repr_impl(EventObject *self)
 {
     PyObject *module = NULL, *qualname = NULL, *r = NULL;
     PyObject *cls = (PyObject *)Py_TYPE(self);
@@ -152,11 +158,13 @@ static PyObject *event_repr(EventObject *self)
     Py_XDECREF(qualname);
     return r;
 }
+CC_CS_REPR(event_repr, EventObject)
 
-static PyObject *event_get_flag(EventObject *self, void *Py_UNUSED(closure))
+static PyObject *event_get_flag_impl(EventObject *self, void *Py_UNUSED(closure))
 {
     return PyBool_FromLong(self->flag);
 }
+CC_CS_GETTER(event_get_flag, EventObject)
 
 static PyMethodDef event_methods[] = {
     {"is_set", (PyCFunction)event_is_set, METH_NOARGS, "Return True if and only if the flag is set."},

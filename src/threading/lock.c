@@ -73,7 +73,7 @@ static int lock_acquire_until(LockObject *self, cc_deadline deadline)
     return r;
 }
 
-static PyObject *lock_acquire(LockObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+static PyObject *lock_acquire_impl(LockObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
     if (nargs == 0 && kwnames == NULL && !self->locked) {
         self->locked = 1;
@@ -89,15 +89,17 @@ static PyObject *lock_acquire(LockObject *self, PyObject *const *args, Py_ssize_
         return NULL;
     return PyBool_FromLong(r);
 }
+CC_CS_FASTCALL_KW(lock_acquire, LockObject)
 
-static PyObject *lock_enter(LockObject *self, PyObject *Py_UNUSED(ignored))
+static PyObject *lock_enter_impl(LockObject *self)
 {
     if (lock_acquire_until(self, CC_FOREVER) < 0)
         return NULL;
     Py_RETURN_TRUE;
 }
+CC_CS_NOARGS(lock_enter, LockObject)
 
-static PyObject *lock_release(LockObject *self, PyObject *Py_UNUSED(ignored))
+static PyObject *lock_release_impl(LockObject *self)
 {
     if (!self->locked) {
         PyErr_SetString(PyExc_RuntimeError, "release unlocked lock");
@@ -106,29 +108,37 @@ static PyObject *lock_release(LockObject *self, PyObject *Py_UNUSED(ignored))
     lock_unlock(self);
     Py_RETURN_NONE;
 }
+CC_CS_NOARGS(lock_release, LockObject)
 
 static PyObject *lock_exit(LockObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    return lock_release(self, NULL);
+    PyObject *res;
+    Py_BEGIN_CRITICAL_SECTION(self);
+    res = lock_release_impl(self);
+    Py_END_CRITICAL_SECTION();
+    return res;
 }
 
-static PyObject *lock_locked(LockObject *self, PyObject *Py_UNUSED(ignored))
+static PyObject *lock_locked_impl(LockObject *self)
 {
     return PyBool_FromLong(self->locked);
 }
+CC_CS_NOARGS(lock_locked, LockObject)
 
-static PyObject *lock_at_fork_reinit(LockObject *self, PyObject *Py_UNUSED(ignored))
+static PyObject *lock_at_fork_reinit_impl(LockObject *self)
 {
     self->locked = 0;
     cc_waitlist_reset(&self->waiters);
     Py_RETURN_NONE;
 }
+CC_CS_NOARGS(lock_at_fork_reinit, LockObject)
 
-static PyObject *lock_repr(LockObject *self)
+static PyObject *lock_repr_impl(LockObject *self)
 {
     return PyUnicode_FromFormat("<%s %s object at %p>", self->locked ? "locked" : "unlocked",
                                 Py_TYPE(self)->tp_name, self);
 }
+CC_CS_REPR(lock_repr, LockObject)
 
 static PyMethodDef lock_methods[] = {
     {"acquire", (PyCFunction)(void (*)(void))lock_acquire, METH_FASTCALL | METH_KEYWORDS,
@@ -242,7 +252,7 @@ static int rlock_acquire_until(RLockObject *self, unsigned long me, cc_deadline 
     return r;
 }
 
-static PyObject *rlock_acquire(RLockObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+static PyObject *rlock_acquire_impl(RLockObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
     unsigned long me = PyThread_get_thread_ident();
     cc_deadline deadline = CC_FOREVER;
@@ -257,15 +267,17 @@ static PyObject *rlock_acquire(RLockObject *self, PyObject *const *args, Py_ssiz
         return NULL;
     return PyBool_FromLong(r);
 }
+CC_CS_FASTCALL_KW(rlock_acquire, RLockObject)
 
-static PyObject *rlock_enter(RLockObject *self, PyObject *Py_UNUSED(ignored))
+static PyObject *rlock_enter_impl(RLockObject *self)
 {
     if (rlock_acquire_until(self, PyThread_get_thread_ident(), CC_FOREVER) < 0)
         return NULL;
     Py_RETURN_TRUE;
 }
+CC_CS_NOARGS(rlock_enter, RLockObject)
 
-static PyObject *rlock_release(RLockObject *self, PyObject *Py_UNUSED(ignored))
+static PyObject *rlock_release_impl(RLockObject *self)
 {
     if (self->count == 0 || self->owner != PyThread_get_thread_ident()) {
         PyErr_SetString(PyExc_RuntimeError, "cannot release un-acquired lock");
@@ -275,25 +287,32 @@ static PyObject *rlock_release(RLockObject *self, PyObject *Py_UNUSED(ignored))
         rlock_unlock(self);
     Py_RETURN_NONE;
 }
+CC_CS_NOARGS(rlock_release, RLockObject)
 
 static PyObject *rlock_exit(RLockObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    return rlock_release(self, NULL);
+    PyObject *res;
+    Py_BEGIN_CRITICAL_SECTION(self);
+    res = rlock_release_impl(self);
+    Py_END_CRITICAL_SECTION();
+    return res;
 }
 
-static PyObject *rlock_is_owned(RLockObject *self, PyObject *Py_UNUSED(ignored))
+static PyObject *rlock_is_owned_impl(RLockObject *self)
 {
     return PyBool_FromLong(self->count > 0 && self->owner == PyThread_get_thread_ident());
 }
+CC_CS_NOARGS(rlock_is_owned, RLockObject)
 
-static PyObject *rlock_recursion_count(RLockObject *self, PyObject *Py_UNUSED(ignored))
+static PyObject *rlock_recursion_count_impl(RLockObject *self)
 {
     unsigned long n = self->owner == PyThread_get_thread_ident() ? self->count : 0;
     return PyLong_FromUnsignedLong(n);
 }
+CC_CS_NOARGS(rlock_recursion_count, RLockObject)
 
 /* Condition.wait's protocol: release fully, returning the state to restore. */
-static PyObject *rlock_release_save(RLockObject *self, PyObject *Py_UNUSED(ignored))
+static PyObject *rlock_release_save_impl(RLockObject *self)
 {
     if (self->count == 0) {
         PyErr_SetString(PyExc_RuntimeError, "cannot release un-acquired lock");
@@ -304,9 +323,10 @@ static PyObject *rlock_release_save(RLockObject *self, PyObject *Py_UNUSED(ignor
         rlock_unlock(self);
     return saved;
 }
+CC_CS_NOARGS(rlock_release_save, RLockObject)
 
 /* Re-take the lock after Condition.wait (see cc_lock_acquire_restore). */
-static PyObject *rlock_acquire_restore(RLockObject *self, PyObject *args)
+static PyObject *rlock_acquire_restore_impl(RLockObject *self, PyObject *args)
 {
     cc_lock_saved saved;
     if (!PyArg_ParseTuple(args, "(kk):_acquire_restore", &saved.count, &saved.owner))
@@ -315,21 +335,24 @@ static PyObject *rlock_acquire_restore(RLockObject *self, PyObject *args)
         return NULL;
     Py_RETURN_NONE;
 }
+CC_CS_VARARGS(rlock_acquire_restore, RLockObject)
 
-static PyObject *rlock_at_fork_reinit(RLockObject *self, PyObject *Py_UNUSED(ignored))
+static PyObject *rlock_at_fork_reinit_impl(RLockObject *self)
 {
     self->owner = 0;
     self->count = 0;
     cc_waitlist_reset(&self->waiters);
     Py_RETURN_NONE;
 }
+CC_CS_NOARGS(rlock_at_fork_reinit, RLockObject)
 
-static PyObject *rlock_repr(RLockObject *self)
+static PyObject *rlock_repr_impl(RLockObject *self)
 {
     return PyUnicode_FromFormat("<%s %s object owner=%lu count=%lu at %p>",
                                 self->count ? "locked" : "unlocked", Py_TYPE(self)->tp_name,
                                 self->count ? self->owner : 0UL, self->count, self);
 }
+CC_CS_REPR(rlock_repr, RLockObject)
 
 static PyMethodDef rlock_methods[] = {
     {"acquire", (PyCFunction)(void (*)(void))rlock_acquire, METH_FASTCALL | METH_KEYWORDS,
@@ -395,8 +418,8 @@ int cc_lock_enter(PyObject *lock, int kind)
 
 int cc_lock_exit(PyObject *lock, int kind)
 {
-    PyObject *r = kind == CC_LOCK_PLAIN ? lock_release((LockObject *)lock, NULL)
-                                        : rlock_release((RLockObject *)lock, NULL);
+    PyObject *r = kind == CC_LOCK_PLAIN ? lock_release_impl((LockObject *)lock)
+                                        : rlock_release_impl((RLockObject *)lock);
     if (!r)
         return -1;
     Py_DECREF(r);

@@ -94,12 +94,18 @@ static int sem_init_common(SemaphoreObject *self, PyObject *args, PyObject *kwds
         PyErr_SetString(PyExc_ValueError, "semaphore initial value must be >= 0");
         return -1;
     }
-    if (cc_waitlist_len(&self->waiters)) {
+    int busy;
+    Py_BEGIN_CRITICAL_SECTION(self);
+    busy = cc_waitlist_len(&self->waiters) != 0;
+    if (!busy) {
+        self->value = value;
+        self->bound = bounded ? value : -1;
+    }
+    Py_END_CRITICAL_SECTION();
+    if (busy) {
         PyErr_SetString(PyExc_RuntimeError, "cannot re-initialize a semaphore while threads wait on it");
         return -1;
     }
-    self->value = value;
-    self->bound = bounded ? value : -1;
     return 0;
 }
 
@@ -142,7 +148,7 @@ static int sem_acquire_until(SemaphoreObject *self, cc_deadline deadline)
     return r;
 }
 
-static PyObject *sem_acquire(SemaphoreObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+static PyObject *sem_acquire_impl(SemaphoreObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
     static const char *const kwlist[] = {"blocking", "timeout", NULL};
     if (nargs == 0 && kwnames == NULL && self->value > 0) {
@@ -170,13 +176,15 @@ static PyObject *sem_acquire(SemaphoreObject *self, PyObject *const *args, Py_ss
         return NULL;
     return PyBool_FromLong(r);
 }
+CC_CS_FASTCALL_KW(sem_acquire, SemaphoreObject)
 
-static PyObject *sem_enter(SemaphoreObject *self, PyObject *Py_UNUSED(ignored))
+static PyObject *sem_enter_impl(SemaphoreObject *self)
 {
     if (sem_acquire_until(self, CC_FOREVER) < 0)
         return NULL;
     Py_RETURN_TRUE;
 }
+CC_CS_NOARGS(sem_enter, SemaphoreObject)
 
 static int sem_release_n(SemaphoreObject *self, Py_ssize_t n)
 {
@@ -196,7 +204,7 @@ static int sem_release_n(SemaphoreObject *self, Py_ssize_t n)
     return 0;
 }
 
-static PyObject *sem_release(SemaphoreObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+static PyObject *sem_release_impl(SemaphoreObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
     static const char *const kwlist[] = {"n", NULL};
     Py_ssize_t n = 1;
@@ -211,10 +219,11 @@ static PyObject *sem_release(SemaphoreObject *self, PyObject *const *args, Py_ss
         return NULL;
     Py_RETURN_NONE;
 }
+CC_CS_FASTCALL_KW(sem_release, SemaphoreObject)
 
 static void sem_dealloc(SemaphoreObject *self);
 
-static PyObject *sem_exit(SemaphoreObject *self, PyObject *const *args, Py_ssize_t nargs)
+static PyObject *sem_exit_impl(SemaphoreObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     /* The stdlib's __exit__ calls self.release(): a Python subclass (its
      * instances have subtype_dealloc) may override it. (__enter__ is the
@@ -225,18 +234,21 @@ static PyObject *sem_exit(SemaphoreObject *self, PyObject *const *args, Py_ssize
         return NULL;
     Py_RETURN_NONE;
 }
+CC_CS_FASTCALL(sem_exit, SemaphoreObject)
 
-static PyObject *sem_get_value(SemaphoreObject *self, void *Py_UNUSED(closure))
+static PyObject *sem_get_value_impl(SemaphoreObject *self, void *Py_UNUSED(closure))
 {
     return PyLong_FromSsize_t(self->value);
 }
+CC_CS_GETTER(sem_get_value, SemaphoreObject)
 
-static PyObject *bsem_get_initial_value(SemaphoreObject *self, void *Py_UNUSED(closure))
+static PyObject *bsem_get_initial_value_impl(SemaphoreObject *self, void *Py_UNUSED(closure))
 {
     return PyLong_FromSsize_t(self->bound);
 }
+CC_CS_GETTER(bsem_get_initial_value, SemaphoreObject)
 
-static PyObject *sem_repr(SemaphoreObject *self)
+static PyObject *sem_repr_impl(SemaphoreObject *self)
 {
     PyObject *cls = (PyObject *)Py_TYPE(self), *module, *qualname, *r = NULL;
     module = PyObject_GetAttrString(cls, "__module__");
@@ -254,6 +266,7 @@ static PyObject *sem_repr(SemaphoreObject *self)
     Py_DECREF(module);
     return r;
 }
+CC_CS_REPR(sem_repr, SemaphoreObject)
 
 static PyMethodDef sem_methods[] = {
     {"acquire", (PyCFunction)(void (*)(void))sem_acquire, METH_FASTCALL | METH_KEYWORDS,

@@ -266,6 +266,10 @@ static void after_fork_child(void)
     have_forking_thread = 1;
 }
 
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void register_atfork(void) { atfork_registered = pthread_atfork(NULL, NULL, after_fork_child) == 0; }
+
 static int cache_usable(void)
 {
     return PyInterpreterState_Get() == PyInterpreterState_Main() && PyThread_get_stacksize() == 0 &&
@@ -284,11 +288,10 @@ static PyObject *start_thread(PyObject *module, PyObject *func)
     }
     if (!cache_usable())
         Py_RETURN_NONE;
-    if (!atfork_registered) {
-        if (pthread_atfork(NULL, NULL, after_fork_child) != 0)
-            Py_RETURN_NONE;
-        atfork_registered = 1;
-    }
+    /* Once, even with threads starting threads in parallel (no GIL). */
+    pthread_once(&atfork_once, register_atfork);
+    if (!atfork_registered)
+        Py_RETURN_NONE;
     worker *w;
     pthread_mutex_lock(&cache_mutex);
     w = idle_head;
@@ -313,16 +316,20 @@ static PyObject *start_thread(PyObject *module, PyObject *func)
     if (!w)
         return PyErr_NoMemory();
     w->func = Py_NewRef(func);
+    /* Held until ident is written: the thread goes idle (where another
+     * starter reads ident) only under cache_mutex. With the GIL, that the new
+     * thread needs the GIL we hold would do; without one it may finish first. */
+    pthread_mutex_lock(&cache_mutex);
     int err = pthread_create(&w->thread, NULL, worker_main, w);
+    if (err == 0)
+        w->ident = (unsigned long)(uintptr_t)w->thread;
+    pthread_mutex_unlock(&cache_mutex);
     if (err != 0) {
         Py_DECREF(func);
         free(w);
         PyErr_SetString(PyExc_RuntimeError, "can't start new thread");
         return NULL;
     }
-    /* The thread needs the GIL (which we hold) before it can go idle and be
-     * seen by another starter, so this is written before anyone reads it. */
-    w->ident = (unsigned long)(uintptr_t)w->thread;
     return PyLong_FromUnsignedLong(w->ident);
 }
 

@@ -121,6 +121,7 @@ def _producers_consumers(nthreads):
 
 
 case("Queue(1000) 1 producer -> 1 consumer", unit="item")(_producers_consumers(1))
+case("Queue(1000) 2 producers -> 2 consumers", unit="item")(_producers_consumers(2))
 case("Queue(1000) 4 producers -> 4 consumers", unit="item")(_producers_consumers(4))
 
 

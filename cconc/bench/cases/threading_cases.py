@@ -221,3 +221,34 @@ def thread_start_join(m):
             t.join()
 
     yield run
+
+
+def _contended(make, nthreads):
+    """n acquire+release pairs split over nthreads threads on one object: where
+    a free-threaded build runs them truly in parallel."""
+
+    def build(m):
+        def run(n):
+            obj = make(m.threading)
+            per = max(1, n // nthreads)
+
+            def work():
+                acquire, release = obj.acquire, obj.release
+                for _ in repeat(None, per):
+                    acquire()
+                    release()
+
+            threads = [m.threading.Thread(target=work) for _ in range(nthreads)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+
+        yield run
+
+    return build
+
+
+case("Lock contended, 2 threads", unit="acquire+release")(_contended(lambda t: t.Lock(), 2))
+case("Lock contended, 4 threads", unit="acquire+release")(_contended(lambda t: t.Lock(), 4))
+case("Semaphore(2) contended, 4 threads", unit="acquire+release")(_contended(lambda t: t.Semaphore(2), 4))
