@@ -133,6 +133,36 @@ def test_rlock_no_lost_updates_with_timeouts(threading_mod):
     assert counter[0] == 80_000
 
 
+def test_waiters_are_not_starved_by_a_thread_that_retakes_the_lock(any_lock):
+    """A thread re-acquires the lock right after each release while others wait
+    in acquire(), with and without timeouts: every waiter gets the lock (cconc
+    lets a running thread overtake a woken waiter, but hands the lock to one
+    that has waited long), and the lock ends free with nobody left waiting."""
+    lock = any_lock()
+    stop = std_threading.Event()
+    got = []
+
+    def hammer():
+        while not stop.is_set():
+            with lock:
+                pass
+
+    def waiter(i):
+        while not lock.acquire(timeout=0.05 if i % 2 else -1):
+            pass
+        got.append(i)
+        lock.release()
+
+    hammers = [start_thread(hammer) for _ in range(2)]
+    waiters = [start_thread(waiter, i) for i in range(4)]
+    join_all(waiters, timeout=30)
+    stop.set()
+    join_all(hammers)
+    assert sorted(got) == [0, 1, 2, 3]
+    assert lock.acquire(False)
+    lock.release()
+
+
 def test_weakref_and_no_pickle(any_lock):
     lock = any_lock()
     ref = weakref.ref(lock)
