@@ -400,11 +400,13 @@ def test_multiprocessing_queue_factories_are_patched_and_contexts_stay(unpatched
     assert cconc.patch(threading=False, queue=False, selectors=False, futures=False, warn=False) == [
         "multiprocessing"]
     try:
-        for name in ("Queue", "JoinableQueue", "SimpleQueue"):
+        for name in ("Queue", "JoinableQueue", "SimpleQueue", "Pool"):
             assert getattr(multiprocessing, name) is getattr(cconc.multiprocessing, name)
         q = multiprocessing.Queue()
         q.put(1)
         assert type(q) is cconc.multiprocessing.queues.Queue and q.get(timeout=10) == 1
+        with multiprocessing.Pool(1) as pool:
+            assert isinstance(pool, cconc.multiprocessing.pool.Pool) and pool.apply(abs, (-2,)) == 2
         # the stdlib Pool/ProcessPoolExecutor read ctx.SimpleQueue()'s _reader: contexts stay
         assert multiprocessing.get_context("spawn") is std_ctx
         with multiprocessing.get_context("fork").Pool(1) as pool:

@@ -29,10 +29,10 @@ from . import pool  # noqa: F401
 globals().update((_name, getattr(context._default_context, _name)) for _name in __all__)
 
 # What patch mode (cconc.patch) puts on the stdlib module: the queue factories
-# only. The stdlib's contexts stay the stdlib's, since its Pool and
+# and Pool. The stdlib's contexts stay the stdlib's, since its own Pool and
 # ProcessPoolExecutor build their pipes from ctx.SimpleQueue()/ctx.Queue() and
 # read their private _reader/_writer.
-__cconc_patch__ = ("Queue", "JoinableQueue", "SimpleQueue")
+__cconc_patch__ = ("Queue", "JoinableQueue", "SimpleQueue", "Pool")
 
 
 class _StdlibSubmodules(_abc.MetaPathFinder, _abc.Loader):
