@@ -550,19 +550,20 @@ def _fail_unpicklable(future, exc):
     future.set_exception(exc)
 
 
+def _batch_outcomes(f, timeout, end_time):
+    """The (ok, values) outcomes of one map batch's future, waited for until end_time."""
+    outcomes = f.result() if timeout is None else f.result(end_time - time.monotonic())
+    if isinstance(outcomes, _Separately):
+        outcomes = [_loads(p) for p in outcomes.pickled]
+    return outcomes
+
+
 def _chain_outcomes(fs, timeout, end_time):
     """Results of map batches, call by call (the stdlib's result_iterator)."""
     try:
         fs.reverse()
         while fs:
-            f = fs.pop()
-            if timeout is None:
-                outcomes = f.result()
-            else:
-                outcomes = f.result(end_time - time.monotonic())
-            del f
-            if isinstance(outcomes, _Separately):
-                outcomes = [_loads(p) for p in outcomes.pickled]
+            outcomes = _batch_outcomes(fs.pop(), timeout, end_time)
             for ok, value in outcomes:
                 if not ok:
                     raise value
@@ -729,13 +730,8 @@ class ProcessPoolExecutor(_std_process.ProcessPoolExecutor):
             try:
                 while fs:
                     f, n = fs.popleft()
-                    if timeout is None:
-                        outcomes = f.result()
-                    else:
-                        outcomes = f.result(end_time - time.monotonic())
+                    outcomes = _batch_outcomes(f, timeout, end_time)
                     del f
-                    if isinstance(outcomes, _Separately):
-                        outcomes = [_loads(p) for p in outcomes.pickled]
                     for ok, value in outcomes:
                         outstanding -= 1
                         fill()
