@@ -498,37 +498,49 @@ def test_worker_death_with_full_task_ring(tmp_path, method):
 
 PARENT_KILLED_PROGRAM = textwrap.dedent(
     """
-    import sys, time
+    import os, signal, sys, time
     sys.path.insert(0, {root!r})
     import cconc.multiprocessing as mp
+
+    def big_result(x):
+        return b"x" * (1 << 20)
 
     if __name__ == "__main__":
         p = mp.get_context(sys.argv[1]).Pool(2)
         assert p.map(abs, range(-50, 0)) == list(range(50, 0, -1))
         print(*p._worker_pids(), flush=True)
+        if sys.argv[2] == "full_result_ring":
+            # the collector stops reading: the workers block on a full result ring
+            p.map_async(big_result, range(100), chunksize=1)
+            os.kill(os.getpid(), signal.SIGSTOP)
         time.sleep(120)
     """
 )
 
 
+def _state(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+
+
 def _running(pid):
     # a reparented worker that ended may stay a zombie until its new parent
     # reaps it: a zombie has ended
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except (FileNotFoundError, ProcessLookupError):
-        return False
+    return _state(pid) not in (None, "Z")
 
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/stat"), reason="reads /proc")
-@pytest.mark.parametrize("method", ["fork", "spawn", "forkserver"])
-def test_workers_exit_when_parent_is_killed(tmp_path, method):
+@pytest.mark.parametrize("method,state", [("fork", "idle"), ("spawn", "idle"), ("forkserver", "idle"),
+                                          ("fork", "full_result_ring"), ("forkserver", "full_result_ring")])
+def test_workers_exit_when_parent_is_killed(tmp_path, method, state):
     # cconc only: the stdlib's workers wait forever on their task pipe (they
     # hold its write end themselves), so a SIGKILLed parent leaves them behind.
     script = tmp_path / "parent_killed.py"
     script.write_text(PARENT_KILLED_PROGRAM.format(root=ROOT))
-    proc = subprocess.Popen([sys.executable, str(script), method], stdout=subprocess.PIPE,
+    proc = subprocess.Popen([sys.executable, str(script), method, state], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
     workers = []
     try:
@@ -536,6 +548,9 @@ def test_workers_exit_when_parent_is_killed(tmp_path, method):
         workers = [int(x) for x in line.split()]
         assert len(workers) == 2, (line, proc.stderr.read() if proc.poll() is not None else "")
         assert all(_running(pid) for pid in workers)
+        if state == "full_result_ring":
+            wait_until(lambda: _state(proc.pid) == "T", timeout=30)
+            time.sleep(0.5)  # the workers fill the ring and block there
         proc.kill()
         proc.wait(30)
         wait_until(lambda: not any(_running(pid) for pid in workers), timeout=30 + SLACK)

@@ -210,6 +210,30 @@ def _parent_watch():
     return parent_gone
 
 
+class _ParentGone(BaseException):
+    """The pool's process ended while this worker waited to send a result."""
+
+
+def _result_sender(results, parent_gone):
+    """put() on the result ring that, when the ring stays full, checks in
+    slices that the pool's process (its only reader) still lives."""
+    put = results._put_timeout
+
+    def send(obj):
+        slice_ = _PARENT_SLICE
+        while True:
+            try:
+                put(obj, slice_)
+                return
+            except _Full:
+                pass
+            if parent_gone():
+                raise _ParentGone
+            slice_ = min(slice_ * 2, _SEND_SLICE_MAX)
+
+    return send
+
+
 def _worker_main(tasks, results, wid, initializer, initargs, maxtasks, wrap_exception):
     """The loop of a worker process: read task groups from its ring, run
     them, send their results. Ends on None (close) or after maxtasks tasks."""
@@ -219,20 +243,28 @@ def _worker_main(tasks, results, wid, initializer, initargs, maxtasks, wrap_exce
         pass
     if initializer is not None:
         initializer(*initargs)
-    completed = 0
     get_many = tasks.get_many
-    put = results.put
-    # Nothing can send us work once the pool's process is gone (a SIGKILL
-    # leaves no time to stop us): an idle worker checks that in slices.
+    # Nothing can send us work nor read our results once the pool's process
+    # is gone (a SIGKILL leaves no time to stop us): an idle worker, or one
+    # waiting for room in the result ring, checks that in slices.
     parent_gone = _parent_watch()
+    put = _result_sender(results, parent_gone)
+    try:
+        _worker_loop(get_many, put, parent_gone, wid, maxtasks, wrap_exception)
+    except _ParentGone:
+        util.debug("worker exiting: the pool's process is gone")
+
+
+def _worker_loop(get_many, put, parent_gone, wid, maxtasks, wrap_exception):
     from queue import Empty
+
+    completed = 0
     while True:
         try:
             groups = get_many(_GROUPS_IN_FLIGHT, True, _PARENT_SLICE)
         except Empty:
             if parent_gone():
-                util.debug("worker exiting: the pool's process is gone")
-                return
+                raise _ParentGone
             continue
         stop = False
         for group in groups:
