@@ -20,6 +20,10 @@ callbacks and errors are the running version's own), on another design:
   raised) fails exactly the tasks it held with :class:`WorkerLostError`
   (naming its pid and exit code) instead of hanging; it is replaced and the
   pool stays usable.
+* A send to a worker whose task ring is full never waits on a dead worker:
+  it waits in slices and gives up once the worker has died (its tasks fail
+  as above). Workers exit on their own once the pool's process is gone
+  (killed by SIGKILL), when idle or blocked on a full result ring.
 * Workers ignore SIGINT: Ctrl-C in a terminal interrupts the parent's blocking
   call and does not make every worker print a traceback.
 
