@@ -448,6 +448,121 @@ def test_hooks_signal_and_pids(cpool):
     assert p.apply(sqr, (3,)) == 9
 
 
+FULL_RING_DEATH_PROGRAM = textwrap.dedent(
+    """
+    import os, sys
+    sys.path.insert(0, {root!r})
+    import cconc.multiprocessing as mp
+    from cconc.multiprocessing.pool import WorkerLostError
+
+    def crash(x):
+        os._exit(1)
+
+    if __name__ == "__main__":
+        with mp.get_context(sys.argv[1]).Pool(2) as p:
+            # each task is larger than a worker's task ring: the sender waits
+            # for room that a dead worker never makes
+            for args in (dict(chunksize=None), dict(chunksize=1)):
+                try:
+                    p.map(crash, ["x" * (4 << 20)] * 10, **args)
+                except WorkerLostError as e:
+                    print("lost", e.exitcode, flush=True)
+            r = p.map_async(crash, ["x" * (4 << 20)] * 6, chunksize=1)
+            try:
+                r.get(60)
+            except WorkerLostError:
+                print("lost async", flush=True)
+            print(p.map(abs, [-1, -2]), flush=True)
+    """
+)
+
+
+@pytest.mark.parametrize("method", ["fork", "forkserver"])
+def test_worker_death_with_full_task_ring(tmp_path, method):
+    # cconc only: the stdlib's Pool hangs on any worker death (gh-66587).
+    # A program under a watchdog: the bug was a sender blocked forever on the
+    # dead worker's full ring.
+    script = tmp_path / "full_ring.py"
+    script.write_text(FULL_RING_DEATH_PROGRAM.format(root=ROOT))
+    proc = subprocess.Popen([sys.executable, str(script), method], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=60 + SLACK)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate()
+        pytest.fail("the pool hung: %r %r" % (out, err))
+    assert proc.returncode == 0, (out, err)
+    assert out.split("\n") == ["lost 1", "lost 1", "lost async", "[1, 2]", ""], (out, err)
+
+
+PARENT_KILLED_PROGRAM = textwrap.dedent(
+    """
+    import os, signal, sys, time
+    sys.path.insert(0, {root!r})
+    import cconc.multiprocessing as mp
+
+    def big_result(x):
+        return b"x" * (1 << 20)
+
+    if __name__ == "__main__":
+        p = mp.get_context(sys.argv[1]).Pool(2)
+        assert p.map(abs, range(-50, 0)) == list(range(50, 0, -1))
+        print(*p._worker_pids(), flush=True)
+        if sys.argv[2] == "full_result_ring":
+            # the collector stops reading: the workers block on a full result ring
+            p.map_async(big_result, range(100), chunksize=1)
+            os.kill(os.getpid(), signal.SIGSTOP)
+        time.sleep(120)
+    """
+)
+
+
+def _state(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+
+
+def _running(pid):
+    # a reparented worker that ended may stay a zombie until its new parent
+    # reaps it: a zombie has ended
+    return _state(pid) not in (None, "Z")
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/stat"), reason="reads /proc")
+@pytest.mark.parametrize("method,state", [("fork", "idle"), ("spawn", "idle"), ("forkserver", "idle"),
+                                          ("fork", "full_result_ring"), ("forkserver", "full_result_ring")])
+def test_workers_exit_when_parent_is_killed(tmp_path, method, state):
+    # cconc only: the stdlib's workers wait forever on their task pipe (they
+    # hold its write end themselves), so a SIGKILLed parent leaves them behind.
+    script = tmp_path / "parent_killed.py"
+    script.write_text(PARENT_KILLED_PROGRAM.format(root=ROOT))
+    proc = subprocess.Popen([sys.executable, str(script), method, state], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    workers = []
+    try:
+        line = proc.stdout.readline()
+        workers = [int(x) for x in line.split()]
+        assert len(workers) == 2, (line, proc.stderr.read() if proc.poll() is not None else "")
+        assert all(_running(pid) for pid in workers)
+        if state == "full_result_ring":
+            wait_until(lambda: _state(proc.pid) == "T", timeout=30)
+            time.sleep(0.5)  # the workers fill the ring and block there
+        proc.kill()
+        proc.wait(30)
+        wait_until(lambda: not any(_running(pid) for pid in workers), timeout=30 + SLACK)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for pid in workers:
+            if _running(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
 def test_submit_batch(cpool):
     p = cpool(2)
     done = {}

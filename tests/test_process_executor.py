@@ -290,6 +290,46 @@ def test_worker_death_breaks_the_executor(futures_mod):
         ex.shutdown(wait=True)
 
 
+FULL_RING_DEATH_PROGRAM = textwrap.dedent(
+    """
+    import os, sys
+    sys.path.insert(0, {root!r})
+    import importlib
+    from concurrent.futures.process import BrokenProcessPool
+
+    def crash(x):
+        os._exit(1)
+
+    if __name__ == "__main__":
+        futures = importlib.import_module(sys.argv[1])
+        with futures.ProcessPoolExecutor(2) as ex:
+            # each call is larger than a cconc worker's task ring: the sender
+            # waits for room that a dead worker never makes
+            try:
+                list(ex.map(crash, ["x" * (4 << 20)] * 10))
+            except BrokenProcessPool:
+                print("broken", flush=True)
+    """
+)
+
+
+def test_worker_death_with_big_pending_calls(futures_mod, tmp_path):
+    # under a watchdog: the bug was a send blocked forever on the dead
+    # worker's full task ring
+    script = tmp_path / "full_ring.py"
+    script.write_text(FULL_RING_DEATH_PROGRAM.format(root=ROOT))
+    proc = subprocess.Popen([sys.executable, str(script), futures_mod.__name__], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate()
+        pytest.fail("the executor hung: %r %r" % (out, err))
+    assert proc.returncode == 0, (out, err)
+    assert out == "broken\n", (out, err)
+
+
 class ExitAtPickle:
     def __reduce__(self):
         os._exit(5)

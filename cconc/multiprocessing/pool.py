@@ -20,6 +20,10 @@ callbacks and errors are the running version's own), on another design:
   raised) fails exactly the tasks it held with :class:`WorkerLostError`
   (naming its pid and exit code) instead of hanging; it is replaced and the
   pool stays usable.
+* A send to a worker whose task ring is full never waits on a dead worker:
+  it waits in slices and gives up once the worker has died (its tasks fail
+  as above). Workers exit on their own once the pool's process is gone
+  (killed by SIGKILL), when idle or blocked on a full result ring.
 * Workers ignore SIGINT: Ctrl-C in a terminal interrupts the parent's blocking
   call and does not make every worker print a traceback.
 
@@ -61,6 +65,7 @@ import threading
 import traceback
 import types
 import warnings
+from queue import Full as _Full
 
 from multiprocessing import ProcessError, TimeoutError  # noqa: F401
 from multiprocessing import pool as _std_pool
@@ -96,6 +101,12 @@ _MAX_GROUP = 64  # tasks per message to a worker
 _GROUPS_IN_FLIGHT = 2  # per worker: one running, one waiting in its ring
 _BIG_TASK = 16  # items per task (chunksize) from which a task travels alone
 _WATCH_SLICE = 0.02  # the collector looks at the workers' sentinels this often (s)
+# A send to a worker whose ring is full waits in slices, checking between them
+# that the worker lives (a slice that ends mid-message drops that message's
+# chunks and sends it again whole: slices grow, so a huge one still gets through)
+_SEND_SLICE = 0.1
+_SEND_SLICE_MAX = 2.0
+_PARENT_SLICE = 0.5  # an idle worker checks this often that its parent lives (s)
 
 
 class WorkerLostError(ProcessError):
@@ -177,6 +188,56 @@ def _send_results(put, wid, out):
     put((wid, fixed))
 
 
+def _parent_watch():
+    """A function telling whether the pool's process has ended. Under fork
+    and spawn it is our parent: we are reparented when it dies. Under
+    forkserver our parent is the forkserver, which lives on (we hold its
+    alive pipe), but the pool's process holds the write end of our
+    parent_process() sentinel, which reads EOF once it is gone. (Under fork
+    that sentinel is useless: sibling workers inherit its write end.)"""
+    from multiprocessing import process
+
+    ppid = os.getppid()
+    parent = process.parent_process()
+    sentinel = getattr(parent, "sentinel", None)
+
+    def parent_gone():
+        if os.getppid() != ppid:
+            return True
+        if sentinel is not None:
+            try:
+                return bool(select.select([sentinel], [], [], 0)[0])
+            except (OSError, ValueError):
+                pass
+        return False
+
+    return parent_gone
+
+
+class _ParentGone(BaseException):
+    """The pool's process ended while this worker waited to send a result."""
+
+
+def _result_sender(results, parent_gone):
+    """put() on the result ring that, when the ring stays full, checks in
+    slices that the pool's process (its only reader) still lives."""
+    put = results._put_timeout
+
+    def send(obj):
+        slice_ = _PARENT_SLICE
+        while True:
+            try:
+                put(obj, slice_)
+                return
+            except _Full:
+                pass
+            if parent_gone():
+                raise _ParentGone
+            slice_ = min(slice_ * 2, _SEND_SLICE_MAX)
+
+    return send
+
+
 def _worker_main(tasks, results, wid, initializer, initargs, maxtasks, wrap_exception):
     """The loop of a worker process: read task groups from its ring, run
     them, send their results. Ends on None (close) or after maxtasks tasks."""
@@ -186,11 +247,29 @@ def _worker_main(tasks, results, wid, initializer, initargs, maxtasks, wrap_exce
         pass
     if initializer is not None:
         initializer(*initargs)
-    completed = 0
     get_many = tasks.get_many
-    put = results.put
+    # Nothing can send us work nor read our results once the pool's process
+    # is gone (a SIGKILL leaves no time to stop us): an idle worker, or one
+    # waiting for room in the result ring, checks that in slices.
+    parent_gone = _parent_watch()
+    put = _result_sender(results, parent_gone)
+    try:
+        _worker_loop(get_many, put, parent_gone, wid, maxtasks, wrap_exception)
+    except _ParentGone:
+        util.debug("worker exiting: the pool's process is gone")
+
+
+def _worker_loop(get_many, put, parent_gone, wid, maxtasks, wrap_exception):
+    from queue import Empty
+
+    completed = 0
     while True:
-        groups = get_many(_GROUPS_IN_FLIGHT)
+        try:
+            groups = get_many(_GROUPS_IN_FLIGHT, True, _PARENT_SLICE)
+        except Empty:
+            if parent_gone():
+                raise _ParentGone
+            continue
         stop = False
         for group in groups:
             if group is None:
@@ -414,6 +493,32 @@ class _Core:
         w.inflight[(src.result._job, i0)] = len(chunks)
         return (src.result._job, i0, src.kind, src.func, chunks)
 
+    def worker_gone(self, w):
+        """The worker has ended (its sentinel is readable) or was reaped."""
+        if self.workers.get(w.wid) is not w:
+            return True
+        try:
+            return bool(select.select([w.sentinel], [], [], 0)[0])
+        except (OSError, ValueError, TypeError):
+            return w.process.exitcode is not None
+
+    def put_task(self, w, msg):
+        """Write msg to w's ring. False (nothing sent) if w ended meanwhile:
+        the collector fails the tasks it holds (WorkerLostError); a send
+        never waits on a dead worker."""
+        put = w.tasks._put_timeout
+        slice_ = _SEND_SLICE
+        while True:
+            try:
+                put(msg, slice_)
+                return True
+            except _Full:
+                pass
+            if self.worker_gone(w) or self.state == TERMINATE:
+                self.wake()  # the collector may be asleep: let it reap now
+                return False
+            slice_ = min(slice_ * 2, _SEND_SLICE_MAX)
+
     def send(self, sends):
         """Outside the lock: pickle and write each group to its worker's ring."""
         with self.lock:
@@ -421,7 +526,7 @@ class _Core:
             lengths, self.lengths = self.lengths, []
         for w, group in sends:
             try:
-                w.tasks.put(group)
+                self.put_task(w, group)
             except Exception as e:
                 self.group_failed(w, group, e)
         for result, length in lengths:
@@ -458,7 +563,7 @@ class _Core:
             with self.lock:
                 w.inflight[(job, i0 + k)] = 1
             try:
-                w.tasks.put(single)
+                self.put_task(w, single)
             except Exception as e:
                 with self.lock:
                     if w.inflight.pop((job, i0 + k), None) is None:

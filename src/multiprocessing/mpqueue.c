@@ -464,6 +464,22 @@ static PyObject *mpq_simple_put_impl(MPQueueObject *self, PyObject *obj)
 }
 CC_CS_O(mpq_simple_put, MPQueueObject)
 
+/* _put_timeout(obj, timeout): SimpleQueue's put, waiting for room at most
+ * `timeout` seconds (None: forever), then queue.Full with nothing placed. The
+ * pool sends to a worker in slices, so that a send never waits on a worker
+ * that died with its ring full. */
+static PyObject *mpq_simple_put_timeout(MPQueueObject *self, PyObject *const *args, Py_ssize_t nargs,
+                                        PyObject *kwnames)
+{
+    static const char *const kwlist[] = {"obj", "timeout", NULL};
+    PyObject *a[2];
+    if (cc_parse_args("_put_timeout", args, nargs, kwnames, kwlist, 2, 2, a) < 0)
+        return NULL;
+    if (put_items(self, a, 1, 1, a[1], 0) < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
 static PyObject *put_many_impl(MPQueueObject *self, PyObject *items, int block, PyObject *timeout)
 {
     PyObject *seq = PySequence_Fast(items, "put_many() argument must be iterable");
@@ -826,6 +842,7 @@ static PyMethodDef mpsq_methods[] = {
     {"put", (PyCFunction)mpq_simple_put, METH_O, "put(obj)\n--\n\nPut obj into the queue (placed when this returns)."},
     {"get", (PyCFunction)mpq_simple_get, METH_NOARGS, "get()\n--\n\nRemove and return an item."},
     {"put_many", (PyCFunction)mpq_simple_put_many, METH_O, "put_many(items)\n--\n\n"},
+    {"_put_timeout", FASTCALL(mpq_simple_put_timeout), NULL},
     {"get_many", FASTCALL(mpq_get_many), "get_many(max_items, block=True, timeout=None)\n--\n\n"},
     {"empty", (PyCFunction)mpq_empty, METH_NOARGS, "empty()\n--\n\n"},
     {"close", (PyCFunction)mpq_close, METH_NOARGS, "close()\n--\n\n"},
