@@ -316,6 +316,8 @@ FULL_RING_DEATH_PROGRAM = textwrap.dedent(
 def test_worker_death_with_big_pending_calls(futures_mod, tmp_path):
     # under a watchdog: the bug was a send blocked forever on the dead
     # worker's full task ring
+    if futures_mod.__name__ == "concurrent.futures" and sys.version_info < (3, 10):
+        pytest.skip("the 3.9 stdlib raises BrokenProcessPool here, then hangs at interpreter exit")
     script = tmp_path / "full_ring.py"
     script.write_text(FULL_RING_DEATH_PROGRAM.format(root=ROOT))
     proc = subprocess.Popen([sys.executable, str(script), futures_mod.__name__], stdout=subprocess.PIPE,
