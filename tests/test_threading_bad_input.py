@@ -173,8 +173,10 @@ def _cases(threading, queue):
 
 
 def _outcomes(threading, queue, patience=2.0):
-    """Run every (case, value) at once, each in its own thread; those still
-    running after `patience` seconds are woken and reported as blocking."""
+    """Run every (case, value) at once, each in its own thread; a call still
+    running `patience` seconds after it began is woken and reported as
+    blocking (measured from the call's start: under load, and with a thousand
+    threads starting at once, some calls begin late)."""
     runs = []
     for name, (values, setup, call) in _cases(threading, queue).items():
         for value in values:
@@ -182,6 +184,7 @@ def _outcomes(threading, queue, patience=2.0):
             result = {}
 
             def run(call=call, obj=obj, value=value, result=result):
+                result["began"] = time.monotonic()
                 try:
                     r = call(obj, value)
                     result["r"] = ("returns", r if isinstance(r, (bool, int, type(None))) else type(r).__name__)
@@ -194,9 +197,13 @@ def _outcomes(threading, queue, patience=2.0):
         warnings.simplefilter("ignore")  # 3.9's __int__ conversions, notifyAll...
         for _, t, _, _ in runs:
             t.start()
-        deadline = time.monotonic() + patience
-        for _, t, _, _ in runs:
-            t.join(max(0.0, deadline - time.monotonic()))
+        give_up = time.monotonic() + 120
+        for _, t, _, result in runs:
+            while t.is_alive() and time.monotonic() < give_up:
+                began = result.get("began")
+                if began is not None and time.monotonic() - began >= patience:
+                    break
+                t.join(0.05)
         outcomes = {}
         for key, t, unblock, result in runs:
             if t.is_alive():
