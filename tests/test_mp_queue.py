@@ -544,8 +544,8 @@ def test_kill_loop_nothing_wedges_nothing_duplicated():
     producers = [start_producer(k) for k in range(nprod)]
     consumers = [start_consumer() for _ in range(ncons)]
     try:
-        _kill_loop(ctx, q, producers, consumers, start_producer, start_consumer, progress, seen, stop,
-                   uncertain, rnd, n)
+        _kill_loop(q, producers, consumers, start_producer, start_consumer, progress, seen, stop, uncertain,
+                   rnd, n)
     finally:
         # a failed run must not leave consumers polling for the rest of the session
         for p in producers + consumers:
@@ -554,8 +554,7 @@ def test_kill_loop_nothing_wedges_nothing_duplicated():
             p.join(10)
 
 
-def _kill_loop(ctx, q, producers, consumers, start_producer, start_consumer, progress, seen, stop,
-               uncertain, rnd, n):
+def _kill_loop(q, producers, consumers, start_producer, start_consumer, progress, seen, stop, uncertain, rnd, n):
     nprod, ncons = len(producers), len(consumers)
     consumer_kills = producer_kills = 0
     deadline = time.monotonic() + 5
