@@ -173,10 +173,11 @@ def _cases(threading, queue):
 
 
 def _outcomes(threading, queue, patience=2.0):
-    """Run every (case, value) at once, each in its own thread; a call still
-    running `patience` seconds after it began is woken and reported as
-    blocking (measured from the call's start: under load, and with a thousand
-    threads starting at once, some calls begin late)."""
+    """Run every (case, value) at once, each in its own thread; the calls
+    still running once none has ended for `patience` seconds are woken and
+    reported as blocking. (A deadline per call is not enough: with a thousand
+    threads taking turns at the GIL, a call that returns at once may wait
+    seconds for its turn, under load.)"""
     runs = []
     for name, (values, setup, call) in _cases(threading, queue).items():
         for value in values:
@@ -184,7 +185,6 @@ def _outcomes(threading, queue, patience=2.0):
             result = {}
 
             def run(call=call, obj=obj, value=value, result=result):
-                result["began"] = time.monotonic()
                 try:
                     r = call(obj, value)
                     result["r"] = ("returns", r if isinstance(r, (bool, int, type(None))) else type(r).__name__)
@@ -198,12 +198,13 @@ def _outcomes(threading, queue, patience=2.0):
         for _, t, _, _ in runs:
             t.start()
         give_up = time.monotonic() + 120
-        for _, t, _, result in runs:
-            while t.is_alive() and time.monotonic() < give_up:
-                began = result.get("began")
-                if began is not None and time.monotonic() - began >= patience:
-                    break
-                t.join(0.05)
+        alive = len(runs)
+        last_progress = time.monotonic()
+        while alive and time.monotonic() - last_progress < patience and time.monotonic() < give_up:
+            time.sleep(0.05)
+            now_alive = sum(t.is_alive() for _, t, _, _ in runs)
+            if now_alive != alive:
+                alive, last_progress = now_alive, time.monotonic()
         outcomes = {}
         for key, t, unblock, result in runs:
             if t.is_alive():
