@@ -38,6 +38,44 @@ static void *acquire_handoff(int64_t since)
     return cc_monotonic_ns() - since >= FAIR_AFTER_NS ? NULL : &lock_may_overtake;
 }
 
+/* What the waiting loop below needs of a Lock or an RLock. */
+typedef struct {
+    int (*try_take)(void *self, unsigned long me); /* 1: it was free, now it is me's */
+    void (*unlock)(void *self);                    /* release: hand over or unlock */
+    void (*wake_if_free)(void *self);
+} lock_ops;
+
+/* acquire() once the lock was found held and the caller will wait: park until
+ * handed the lock, or woken to compete and winning it. 1 acquired, 0 timed
+ * out, -1 error (a signal handler raised). `me` is who takes it (an RLock's
+ * owner; it travels in handoff_n to a hand-off). */
+static int wait_for_lock(void *self, cc_waitlist *wl, const lock_ops *ops, unsigned long me, cc_deadline deadline)
+{
+    int64_t since = cc_monotonic_ns();
+    for (;;) {
+        cc_waiter w;
+        w.handoff = acquire_handoff(since); /* before linking: a giveback may wake it at once */
+        w.handoff_n = (Py_ssize_t)me;
+        cc_waitlist_append(wl, &w);
+        int r = cc_park(wl, &w, deadline);
+        if (w.state != CC_WOKEN)
+            return r; /* timed out or interrupted, never woken */
+        if (w.handoff != &lock_retry) {
+            if (r == CC_PARK_ERROR)
+                ops->unlock(self); /* handed over while a signal handler raised: pass it on */
+            return r;
+        }
+        if (r == CC_PARK_ERROR) {
+            ops->wake_if_free(self);
+            return r;
+        }
+        if (ops->try_take(self, me))
+            return 1;
+        if (cc_deadline_passed(deadline))
+            return 0;
+    }
+}
+
 /* ================================================================= Lock */
 
 typedef struct {
@@ -102,39 +140,28 @@ static void lock_wake_if_free(LockObject *self)
     }
 }
 
+static int lock_try_take(void *self, unsigned long me)
+{
+    LockObject *lock = self;
+    (void)me;
+    if (lock->locked)
+        return 0;
+    lock->locked = 1;
+    return 1;
+}
+
+static void lock_unlock_op(void *self) { lock_unlock(self); }
+static void lock_wake_if_free_op(void *self) { lock_wake_if_free(self); }
+static const lock_ops lock_kind = {lock_try_take, lock_unlock_op, lock_wake_if_free_op};
+
 /* 1 acquired, 0 not acquired, -1 error. */
 static int lock_acquire_until(LockObject *self, cc_deadline deadline)
 {
-    if (!self->locked) {
-        self->locked = 1;
+    if (lock_try_take(self, 0))
         return 1;
-    }
     if (deadline == 0)
         return 0;
-    int64_t since = cc_monotonic_ns();
-    for (;;) {
-        cc_waiter w;
-        w.handoff = acquire_handoff(since); /* before linking: a giveback may wake it at once */
-        cc_waitlist_append(&self->waiters, &w);
-        int r = cc_park(&self->waiters, &w, deadline);
-        if (w.state != CC_WOKEN)
-            return r; /* timed out or interrupted, never woken */
-        if (w.handoff != &lock_retry) {
-            if (r == CC_PARK_ERROR)
-                lock_unlock(self); /* handed over while a signal handler raised: pass it on */
-            return r;
-        }
-        if (r == CC_PARK_ERROR) {
-            lock_wake_if_free(self);
-            return r;
-        }
-        if (!self->locked) {
-            self->locked = 1;
-            return 1;
-        }
-        if (cc_deadline_passed(deadline))
-            return 0;
-    }
+    return wait_for_lock(self, &self->waiters, &lock_kind, 0, deadline);
 }
 
 static PyObject *lock_acquire_impl(LockObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
@@ -306,14 +333,25 @@ static void rlock_wake_if_free(RLockObject *self)
     }
 }
 
+static int rlock_try_take(void *self, unsigned long me)
+{
+    RLockObject *rlock = self;
+    if (rlock->count)
+        return 0;
+    rlock->owner = me;
+    rlock->count = 1;
+    return 1;
+}
+
+static void rlock_unlock_op(void *self) { rlock_unlock(self); }
+static void rlock_wake_if_free_op(void *self) { rlock_wake_if_free(self); }
+static const lock_ops rlock_kind = {rlock_try_take, rlock_unlock_op, rlock_wake_if_free_op};
+
 /* 1 acquired (count is 1 or more), 0 not acquired, -1 error. */
 static int rlock_acquire_until(RLockObject *self, unsigned long me, cc_deadline deadline)
 {
-    if (self->count == 0) {
-        self->owner = me;
-        self->count = 1;
+    if (rlock_try_take(self, me))
         return 1;
-    }
     if (self->owner == me) {
         if (self->count == ULONG_MAX) {
             PyErr_SetString(PyExc_OverflowError, "Internal lock count overflowed");
@@ -324,33 +362,7 @@ static int rlock_acquire_until(RLockObject *self, unsigned long me, cc_deadline 
     }
     if (deadline == 0)
         return 0;
-    int64_t since = cc_monotonic_ns();
-    for (;;) {
-        cc_waiter w;
-        /* before linking: a giveback may hand it the lock at once */
-        w.handoff = acquire_handoff(since);
-        w.handoff_n = (Py_ssize_t)me;
-        cc_waitlist_append(&self->waiters, &w);
-        int r = cc_park(&self->waiters, &w, deadline);
-        if (w.state != CC_WOKEN)
-            return r;
-        if (w.handoff != &lock_retry) {
-            if (r == CC_PARK_ERROR)
-                rlock_unlock(self); /* handed over while a signal handler raised: pass it on */
-            return r;
-        }
-        if (r == CC_PARK_ERROR) {
-            rlock_wake_if_free(self);
-            return r;
-        }
-        if (self->count == 0) {
-            self->owner = me;
-            self->count = 1;
-            return 1;
-        }
-        if (cc_deadline_passed(deadline))
-            return 0;
-    }
+    return wait_for_lock(self, &self->waiters, &rlock_kind, me, deadline);
 }
 
 static PyObject *rlock_acquire_impl(RLockObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
