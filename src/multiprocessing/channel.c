@@ -40,7 +40,7 @@
 #  define SPIN_ROUNDS 64
 #endif
 #define CHAN_MAGIC 0x71636363u /* "cccq" */
-#define CHAN_VERSION 2u
+#define CHAN_VERSION 3u
 /* Copies larger than this run without the GIL. */
 #define BIG_COPY ((size_t)256 * 1024)
 
@@ -53,7 +53,8 @@ struct cc_chan_shared {
     /* written by the wlock holder */
     _Alignas(64) _Atomic uint64_t head; /* count << 32 | position */
     _Atomic uint32_t r_sleep;            /* the rlock holder sleeps on head */
-    _Atomic uint32_t w_in_msg;           /* a long message is partly published */
+    _Atomic uint32_t w_in_msg;           /* a long message is being written... */
+    _Atomic uint64_t w_msg_start;        /* ...from this head word (see partly_published) */
     /* written by the rlock holder */
     _Alignas(64) _Atomic uint64_t tail;
     _Atomic uint32_t w_sleep;    /* the wlock holder sleeps on tail */
@@ -349,6 +350,31 @@ uint32_t cc_chan_count(const cc_chan *ch)
     return word_count(h) - word_count(t) + spilled;
 }
 
+/* For diagnosis (tests/stress_mp_kill.py, tests that wait for a process to
+ * block): the shared header, the ring's bytes and the robust locks' words
+ * (glibc's layout: owner tid | FUTEX_WAITERS | FUTEX_OWNER_DIED). */
+PyObject *cc_chan_debug_state(const cc_chan *ch)
+{
+    struct cc_chan_shared *h = ch->hdr;
+    uint64_t head = atomic_load(&h->head), tail = atomic_load(&h->tail);
+#ifdef __GLIBC__
+    int wlock_word = h->wlock.__data.__lock, wlock_owner = h->wlock.__data.__owner;
+    int rlock_word = h->rlock.__data.__lock, rlock_owner = h->rlock.__data.__owner;
+#else
+    int wlock_word = -1, wlock_owner = -1, rlock_word = -1, rlock_owner = -1;
+#endif
+    return Py_BuildValue("{sy#sksksksksIsIsIsKsIsIsIsIsisisisi}", "ring", ch->ring, (Py_ssize_t)ch->capacity,
+                         "head_pos", (unsigned long)word_pos(head), "head_count", (unsigned long)word_count(head),
+                         "tail_pos", (unsigned long)word_pos(tail), "tail_count", (unsigned long)word_count(tail),
+                         "r_sleep", (unsigned)atomic_load(&h->r_sleep), "w_sleep", (unsigned)atomic_load(&h->w_sleep),
+                         "w_in_msg", (unsigned)atomic_load(&h->w_in_msg), "w_msg_start",
+                         (unsigned long long)atomic_load(&h->w_msg_start), "room_sleep",
+                         (unsigned)atomic_load(&h->room_sleep), "spilled", (unsigned)atomic_load(&h->spilled),
+                         "done", (unsigned)atomic_load(&h->done), "j_sleep", (unsigned)atomic_load(&h->j_sleep),
+                         "wlock_word", wlock_word, "wlock_owner", wlock_owner, "rlock_word", rlock_word,
+                         "rlock_owner", rlock_owner);
+}
+
 /* Copy, without the GIL when large (the caller owns both buffers meanwhile). */
 static void copy_bytes(char *dst, const char *src, size_t n)
 {
@@ -403,10 +429,14 @@ static size_t writer_need(const writer *w, size_t payload)
     return fsz > to_end ? fsz + to_end : fsz;
 }
 
-/* Free bytes, keeping FRAME_HDR in reserve so that an ABORT frame always fits. */
+/* Free bytes, keeping FRAME_HDR in reserve so that an ABORT frame always fits.
+ * The ABORT of a dead writer's partial message may take the reserve: then
+ * none is free until readers make room. */
 static size_t writer_room(const writer *w, uint64_t tail)
 {
-    return w->ch->capacity - FRAME_HDR - (uint32_t)(w->pos - word_pos(tail));
+    size_t used = (uint32_t)(w->pos - word_pos(tail));
+    size_t usable = w->ch->capacity - FRAME_HDR;
+    return used < usable ? usable - used : 0;
 }
 
 /* Wait until `need` bytes are free and, with `slot`, the queue is below its
@@ -462,18 +492,43 @@ static void writer_put_frame(writer *w, unsigned flags, int tag, const void *pre
         w->count++;
 }
 
+/* Whether the published head ends inside a long message: its first chunk
+ * was published (head moved past the position where the message began) and
+ * its END or ABORT was not (head counts no more messages than then). Exact
+ * whenever the writer dies: an ABORT is appended only where one is owed,
+ * once, so it always fits in the reserve (an ABORT appended for a message
+ * of which nothing was published, or a second one, took the reserve and then
+ * room that unread frames occupy). */
+static int partly_published(struct cc_chan_shared *h)
+{
+    if (!atomic_load(&h->w_in_msg))
+        return 0;
+    uint64_t start = atomic_load(&h->w_msg_start), head = atomic_load(&h->head);
+    return word_count(head) == word_count(start) && word_pos(head) != word_pos(start);
+}
+
+/* End the partly published long message with an ABORT frame (readers drop
+ * it). w_msg_start moves past the ABORT before head does, so a writer that
+ * dies here leaves a state from which its successor appends the ABORT only
+ * if it was not published. */
+static void writer_abort_msg(writer *w)
+{
+    writer_put_frame(w, F_ABORT, 0, NULL, 0, NULL, 0);
+    atomic_store(&w->ch->hdr->w_msg_start, make_word(w->pos, w->count));
+    writer_publish(w);
+}
+
 /* Recover the write side after its holder died: end its partial message. */
 static void writer_recover(cc_chan *ch)
 {
     struct cc_chan_shared *h = ch->hdr;
-    if (atomic_load(&h->w_in_msg)) {
+    if (partly_published(h)) {
         writer w;
         writer_start(&w, ch);
         /* the reserve guarantees room for it */
-        writer_put_frame(&w, F_ABORT, 0, NULL, 0, NULL, 0);
-        writer_publish(&w);
-        atomic_store(&h->w_in_msg, 0);
+        writer_abort_msg(&w);
     }
+    atomic_store(&h->w_in_msg, 0);
     atomic_store(&h->w_sleep, 0);
     pthread_mutex_consistent(&h->wlock);
 }
@@ -487,6 +542,9 @@ static int writer_stream(writer *w, const cc_chan_msg *m, int slot, cc_deadline 
     size_t sent = 0;
     int r = CC_CHAN_OK;
     uint64_t total = m->len;
+    /* where the message begins (with the PAD its first frame may need):
+     * frames written before it are published with it, or before it */
+    atomic_store(&h->w_msg_start, make_word(w->pos, w->count));
     atomic_store(&h->w_in_msg, 1);
     while (sent < m->len) {
         size_t pre = sent ? 0 : sizeof total;
@@ -499,10 +557,8 @@ static int writer_stream(writer *w, const cc_chan_msg *m, int slot, cc_deadline 
         sent += chunk;
         writer_publish(w);
     }
-    if (r != CC_CHAN_OK && sent) {
-        writer_put_frame(w, F_ABORT, 0, NULL, 0, NULL, 0);
-        writer_publish(w);
-    }
+    if (r != CC_CHAN_OK && sent)
+        writer_abort_msg(w); /* the chunks were published */
     atomic_store(&h->w_in_msg, 0);
     return r;
 }

@@ -22,10 +22,14 @@
  * "owner died": the next process to lock it recovers.
  *  - A writer that died before storing the END frame's head has placed
  *    nothing (its put never returned). If it had published part of a long
- *    message (w_in_msg), the recovering process appends an ABORT frame and
- *    readers drop the partial message. A reader waiting in the middle of a
- *    long message probes wlock once per wait slice, so it recovers a dead
- *    writer itself instead of waiting for the next put.
+ *    message (w_in_msg, w_msg_start: the head word where the message began),
+ *    the recovering process appends an ABORT frame and readers drop the
+ *    partial message. The ABORT is appended only then, and once: it takes
+ *    the FRAME_HDR bytes that writers always leave free, so a second one, or
+ *    one for a message of which nothing was published, would overwrite
+ *    unread frames. A reader waiting in the middle of a long message probes
+ *    wlock once per wait slice, so it recovers a dead writer itself instead
+ *    of waiting for the next put.
  *  - A reader that died has taken exactly the frames up to the last `tail`
  *    it stored: the next reader starts from there. Frames of a message whose
  *    BEGIN was already taken are orphans and are skipped. So the message that
@@ -149,5 +153,8 @@ int cc_chan_task_done(cc_chan *ch);
 int cc_chan_join(cc_chan *ch);
 /* Unfinished tasks: placed messages not yet marked done. */
 uint32_t cc_chan_unfinished(const cc_chan *ch);
+
+/* For diagnosis: the shared header, ring and lock words as a dict (_debug_state). */
+PyObject *cc_chan_debug_state(const cc_chan *ch);
 
 #endif /* CC_CHANNEL_H */
