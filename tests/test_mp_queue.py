@@ -708,6 +708,131 @@ def test_abort_of_a_dead_writers_partial_message_in_a_full_ring():
     assert q.empty()
 
 
+def _blocked_then_killed(ctx, target, args, q, flag):
+    """Run target(*args) in a process, wait until it sleeps (q's sleep flag
+    `flag` raised), SIGKILL it there."""
+    p = ctx.Process(target=target, args=args)
+    p.start()
+    try:
+        wait_until(lambda: q._debug_state()[flag], timeout=30)
+    finally:
+        os.kill(p.pid, signal.SIGKILL)
+        p.join()
+
+
+def _call(f, *args):
+    f(*args)
+
+
+def test_sleepers_killed_leave_no_sleep_flag_raised():
+    # A process killed while sleeping left its sleep announcement (a count)
+    # raised forever: every later put, get or task_done made a futex system
+    # call. Now the next change of the word it slept on clears it.
+    ctx = cmp.get_context("fork")
+    q = cq.Queue(1)
+    q.put(0)
+    _blocked_then_killed(ctx, _call, (q.put, 1), q, "room_sleep")  # waits for a slot
+    assert q.get(timeout=30) == 0
+    assert q._debug_state()["room_sleep"] == 0
+    q.put(2)
+    assert q.get(timeout=30) == 2
+
+    sq = cq.SimpleQueue()
+    _blocked_then_killed(ctx, _call, (sq.get,), sq, "r_sleep")
+    sq.put(3)
+    assert sq._debug_state()["r_sleep"] == 0
+    assert sq.get() == 3
+
+    jq = cq.JoinableQueue()
+    jq.put(4)
+    _blocked_then_killed(ctx, _call, (jq.join,), jq, "j_sleep")
+    assert jq.get(timeout=30) == 4
+    jq.task_done()
+    assert jq._debug_state()["j_sleep"] == 0
+    jq.join()
+
+
+def _put_get_batches(q):
+    while True:
+        q.put_many([0] * 2000)
+        q.get_many(2000, timeout=30)
+
+
+def _stopped(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()[0] in ("T", "t")
+
+
+def test_put_nowait_waits_for_a_lock_holder_on_a_queue_not_full():
+    # put_nowait (and a put past its timeout) on a bounded queue raised Full
+    # whenever another process held the write lock; the stdlib raises Full
+    # only when the queue is full. Here the holder is stopped (SIGSTOP) inside
+    # a put_many, holding the lock: put_nowait waits until it is continued.
+    if not os.path.exists("/proc/self/stat"):
+        pytest.skip("needs /proc")
+    ctx = cmp.get_context("fork")
+    q = cq.Queue(100_000)
+    p = ctx.Process(target=_put_get_batches, args=(q,))
+    p.start()
+    try:
+        deadline = time.monotonic() + 60
+        while True:  # stop it until it is caught holding the write lock
+            assert time.monotonic() < deadline
+            os.kill(p.pid, signal.SIGSTOP)
+            wait_until(lambda: _stopped(p.pid))
+            if q._debug_state()["wlock_word"] & 0x3FFFFFFF == p.pid:
+                break
+            os.kill(p.pid, signal.SIGCONT)
+            time.sleep(0.001)
+        calling = threading.Event()
+        outcome = []
+
+        def put_nowait():
+            calling.set()
+            try:
+                q.put_nowait("x")
+                outcome.append("put")
+            except BaseException as e:  # noqa: BLE001
+                outcome.append(e)
+
+        t = threading.Thread(target=put_nowait, daemon=True)
+        t.start()
+        calling.wait(30)
+        time.sleep(0.05)  # not needed for the outcome: lets put_nowait find the lock taken
+        os.kill(p.pid, signal.SIGCONT)
+        t.join(30)
+        assert outcome == ["put"]
+    finally:
+        p.kill()
+        p.join()
+
+
+def _put_very_long(q):
+    q.put(b"z" * (1 << 22))  # spilled: the feeder streams it, holding the lock while readers take it
+
+
+def test_put_nowait_behind_a_feeder_streaming_an_item_larger_than_the_ring():
+    # The one holder of the write lock that holds it long: a feeder streaming
+    # an item that never fits in the ring at once, waiting for readers (this
+    # process may be the reader): put_nowait raises Full rather than wait.
+    ctx = cmp.get_context("fork")
+    q = cq.Queue(10, buffer_size=1 << 16)
+    p = ctx.Process(target=_put_very_long, args=(q,))
+    p.start()
+    try:
+        wait_until(lambda: (lambda st: st["w_in_msg"] and st["w_sleep"])(q._debug_state()), timeout=30)
+        with pytest.raises(cq.Full):
+            q.put_nowait(1)
+        assert q.get(timeout=30) == b"z" * (1 << 22)
+        q.put_nowait(2)
+        assert q.get(timeout=30) == 2
+    finally:
+        p.join(30)
+        if p.is_alive():
+            p.kill()
+            p.join()
+
+
 def test_nothing_left_in_dev_shm():
     if not os.path.isdir("/dev/shm"):
         pytest.skip("no /dev/shm")

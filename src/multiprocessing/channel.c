@@ -30,6 +30,8 @@
 #define F_ABORT 4u
 #define F_PAD 8u
 #define SLICE_NS ((int64_t)50 * 1000000)
+/* How often a bounded put past its deadline re-checks why the lock is held. */
+#define LOCK_POLL_NS ((int64_t)1000000)
 /* A few microseconds of pause instructions, then two sched_yield(), before
  * sleeping (see spin_until_changed): longer spins measured slower on a busy
  * 2-core machine, where the spinning process takes the core its partner needs. */
@@ -52,16 +54,16 @@ struct cc_chan_shared {
     pthread_mutex_t rlock; /* held by the one process reading it */
     /* written by the wlock holder */
     _Alignas(64) _Atomic uint64_t head; /* count << 32 | position */
-    _Atomic uint32_t r_sleep;            /* the rlock holder sleeps on head */
+    _Atomic uint32_t r_sleep;            /* the rlock holder sleeps on head (a sleep flag) */
     _Atomic uint32_t w_in_msg;           /* a long message is being written... */
     _Atomic uint64_t w_msg_start;        /* ...from this head word (see partly_published) */
     /* written by the rlock holder */
     _Alignas(64) _Atomic uint64_t tail;
-    _Atomic uint32_t w_sleep;    /* the wlock holder sleeps on tail */
-    _Atomic uint32_t room_sleep; /* processes waiting for room without the wlock */
+    _Atomic uint32_t w_sleep;    /* the wlock holder sleeps on tail (a sleep flag) */
+    _Atomic uint32_t room_sleep; /* processes sleep on tail without the wlock (a sleep flag) */
     /* JoinableQueue */
     _Alignas(64) _Atomic uint32_t done; /* messages marked task_done */
-    _Atomic uint32_t j_sleep;           /* processes sleeping in join() */
+    _Atomic uint32_t j_sleep;           /* processes sleep in join() on done (a sleep flag) */
     /* Items whose put returned but that wait in their process's spill buffer
      * (cc_chan_put): counted by qsize, the bound and join. Changed only
      * under wlock; its own line, rarely written, so the hot paths' load of
@@ -96,6 +98,19 @@ static inline uint32_t *pos_half(_Atomic uint64_t *w)
 }
 
 /* ------------------------------------------------------------ waiting */
+
+/* Sleep flags. A process about to sleep on a futex word sets the word's
+ * sleep flag, re-checks the word, then sleeps; the process that changes the
+ * word clears the flag and, if it was set, wakes every sleeper (each sets
+ * the flag again before sleeping again). So no system call is made when
+ * nobody sleeps, and a sleeper that dies (SIGKILL) costs one needless wake-up
+ * at most: a count of sleepers stayed raised forever after such a death,
+ * and every later change of the word made a futex system call. */
+static inline int take_sleepers(_Atomic uint32_t *flag)
+{
+    /* the load keeps the common case (nobody sleeps) free of a locked op */
+    return atomic_load(flag) && atomic_exchange(flag, 0);
+}
 
 static void futex_wake_all(void *addr)
 {
@@ -416,7 +431,7 @@ static void writer_publish(writer *w)
      * head load: one of the two sees the other. */
     atomic_store(&h->head, now);
     w->published = now;
-    if (atomic_load(&h->r_sleep))
+    if (take_sleepers(&h->r_sleep))
         futex_wake_all(pos_half(&h->head));
 }
 
@@ -619,17 +634,31 @@ static int place(writer *w, const cc_chan_msg *m)
 }
 
 /* Wait, holding no lock, until a reader moves tail away from `t`: at most a
- * slice. Waiters are counted in room_sleep so that readers wake them. */
+ * slice. Waiters announce themselves in room_sleep so that readers wake them. */
 static int wait_tail_unlocked(struct cc_chan_shared *h, uint64_t t, cc_deadline deadline)
 {
     if (spin_until_changed(pos_half(&h->tail), word_pos(t)))
         return CC_CHAN_OK;
-    atomic_fetch_add(&h->room_sleep, 1);
+    atomic_store(&h->room_sleep, 1);
     int r = 0;
     if (atomic_load(&h->tail) == t)
         r = wait_slice(pos_half(&h->tail), word_pos(t), deadline);
-    atomic_fetch_sub(&h->room_sleep, 1);
     return r < 0 ? CC_CHAN_ERROR : CC_CHAN_OK;
+}
+
+/* Take wlock for a put on a bounded queue. Its deadline (put_nowait, a
+ * timeout) is about the queue's bound, not the lock: the stdlib raises Full
+ * only when the queue is full. Another put or a feeder holds the lock only
+ * while it copies, so past the deadline the lock is still waited for (in
+ * short slices: Ctrl-C gets through), except while its holder sleeps inside
+ * a long message waiting for readers (a feeder streaming an item larger than
+ * the ring; the caller may be the reader it waits for): CC_CHAN_TIMEOUT. */
+static int lock_for_bounded_put(struct cc_chan_shared *h, cc_deadline deadline, int *died)
+{
+    int r = lock_robust(&h->wlock, deadline, died);
+    while (r == CC_CHAN_TIMEOUT && !(atomic_load(&h->w_in_msg) && atomic_load(&h->w_sleep)))
+        r = lock_robust(&h->wlock, cc_monotonic_ns() + LOCK_POLL_NS, died);
+    return r;
 }
 
 static void spill_reserve(struct cc_chan_shared *h, Py_ssize_t n, Py_ssize_t *nspilled)
@@ -650,7 +679,7 @@ int cc_chan_put(cc_chan *ch, const cc_chan_msg *msgs, Py_ssize_t n, cc_deadline 
         spill_reserve(h, n, nspilled);
         return CC_CHAN_OK;
     }
-    int r = lock_robust(&h->wlock, deadline, &died);
+    int r = maxsize ? lock_for_bounded_put(h, deadline, &died) : lock_robust(&h->wlock, deadline, &died);
     if (r == CC_CHAN_TIMEOUT && !maxsize) {
         /* put_nowait on an unbounded queue while another put holds the lock:
          * never Full, the items go behind in the spill */
@@ -675,7 +704,7 @@ int cc_chan_put(cc_chan *ch, const cc_chan_msg *msgs, Py_ssize_t n, cc_deadline 
                 return CC_CHAN_TIMEOUT;
             if ((r = wait_tail_unlocked(h, t, deadline)) != CC_CHAN_OK)
                 return r;
-            if ((r = lock_robust(&h->wlock, deadline, &died)) != CC_CHAN_OK)
+            if ((r = lock_for_bounded_put(h, deadline, &died)) != CC_CHAN_OK)
                 return r;
             if (died)
                 writer_recover(ch);
@@ -757,7 +786,8 @@ static void reader_commit(reader *rd)
         return;
     atomic_store(&h->tail, now);
     rd->committed = now;
-    if (atomic_load(&h->w_sleep) || atomic_load(&h->room_sleep))
+    /* both flags cleared: one wake-up serves the sleepers of both */
+    if (take_sleepers(&h->w_sleep) | take_sleepers(&h->room_sleep))
         futex_wake_all(pos_half(&h->tail));
 }
 
@@ -947,7 +977,7 @@ int cc_chan_task_done(cc_chan *ch)
             return -1;
         }
     } while (!atomic_compare_exchange_weak(&h->done, &done, done + 1));
-    if (done + 1 == put_count(h) && atomic_load(&h->j_sleep))
+    if (done + 1 == put_count(h) && take_sleepers(&h->j_sleep))
         futex_wake_all((void *)&h->done);
     return 0;
 }
@@ -959,11 +989,10 @@ int cc_chan_join(cc_chan *ch)
         uint32_t done = atomic_load(&h->done);
         if (done == put_count(h))
             return CC_CHAN_OK;
-        atomic_fetch_add(&h->j_sleep, 1);
+        atomic_store(&h->j_sleep, 1);
         int r = 0;
         if (atomic_load(&h->done) == done)
             r = wait_slice((void *)&h->done, done, CC_FOREVER);
-        atomic_fetch_sub(&h->j_sleep, 1);
         if (r < 0)
             return CC_CHAN_ERROR;
     }

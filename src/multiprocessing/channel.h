@@ -38,8 +38,9 @@
  * No other lock is ever held, so nothing else can wedge.
  *
  * Waiting. Process-shared futex waits on the 32-bit position half of
- * head/tail, announced through a "sleeping" word so that a put or get makes
- * no system call when the other side is awake. Every wait releases the GIL
+ * head/tail, announced through a sleep flag that the waker clears, so that a
+ * put or get makes no system call when the other side is awake, and a
+ * sleeper killed while asleep costs at most one needless wake-up. Every wait releases the GIL
  * and lasts at most a slice (50 ms), after which the signal handlers run
  * (Ctrl-C) and the deadline is re-checked: a blocked call answers Ctrl-C
  * within a slice even when the signal is delivered to another thread.
