@@ -560,8 +560,11 @@ def _kill_loop(q, producers, consumers, start_producer, start_consumer, progress
                rnd, n):
     nprod, ncons = len(producers), len(consumers)
     consumer_kills = producer_kills = 0
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and any(p.is_alive() for p in producers):
+    start = time.monotonic()
+    # 5 s of kills, and at least 5 of each kind: under load (a sanitizer build,
+    # a busy machine) a kill and its restart can take long
+    while any(p.is_alive() for p in producers) and time.monotonic() < start + 120 and (
+            time.monotonic() < start + 5 or min(producer_kills, consumer_kills) < 5):
         time.sleep(rnd.uniform(0.005, 0.05))
         if rnd.random() < 0.5:
             k = rnd.randrange(nprod)
