@@ -30,6 +30,8 @@
 #define F_ABORT 4u
 #define F_PAD 8u
 #define SLICE_NS ((int64_t)50 * 1000000)
+/* How often a bounded put past its deadline re-checks why the lock is held. */
+#define LOCK_POLL_NS ((int64_t)1000000)
 /* A few microseconds of pause instructions, then two sched_yield(), before
  * sleeping (see spin_until_changed): longer spins measured slower on a busy
  * 2-core machine, where the spinning process takes the core its partner needs. */
@@ -40,7 +42,7 @@
 #  define SPIN_ROUNDS 64
 #endif
 #define CHAN_MAGIC 0x71636363u /* "cccq" */
-#define CHAN_VERSION 2u
+#define CHAN_VERSION 3u
 /* Copies larger than this run without the GIL. */
 #define BIG_COPY ((size_t)256 * 1024)
 
@@ -52,15 +54,16 @@ struct cc_chan_shared {
     pthread_mutex_t rlock; /* held by the one process reading it */
     /* written by the wlock holder */
     _Alignas(64) _Atomic uint64_t head; /* count << 32 | position */
-    _Atomic uint32_t r_sleep;            /* the rlock holder sleeps on head */
-    _Atomic uint32_t w_in_msg;           /* a long message is partly published */
+    _Atomic uint32_t r_sleep;            /* the rlock holder sleeps on head (a sleep flag) */
+    _Atomic uint32_t w_in_msg;           /* a long message is being written... */
+    _Atomic uint64_t w_msg_start;        /* ...from this head word (see partly_published) */
     /* written by the rlock holder */
     _Alignas(64) _Atomic uint64_t tail;
-    _Atomic uint32_t w_sleep;    /* the wlock holder sleeps on tail */
-    _Atomic uint32_t room_sleep; /* processes waiting for room without the wlock */
+    _Atomic uint32_t w_sleep;    /* the wlock holder sleeps on tail (a sleep flag) */
+    _Atomic uint32_t room_sleep; /* processes sleep on tail without the wlock (a sleep flag) */
     /* JoinableQueue */
     _Alignas(64) _Atomic uint32_t done; /* messages marked task_done */
-    _Atomic uint32_t j_sleep;           /* processes sleeping in join() */
+    _Atomic uint32_t j_sleep;           /* processes sleep in join() on done (a sleep flag) */
     /* Items whose put returned but that wait in their process's spill buffer
      * (cc_chan_put): counted by qsize, the bound and join. Changed only
      * under wlock; its own line, rarely written, so the hot paths' load of
@@ -95,6 +98,19 @@ static inline uint32_t *pos_half(_Atomic uint64_t *w)
 }
 
 /* ------------------------------------------------------------ waiting */
+
+/* Sleep flags. A process about to sleep on a futex word sets the word's
+ * sleep flag, re-checks the word, then sleeps; the process that changes the
+ * word clears the flag and, if it was set, wakes every sleeper (each sets
+ * the flag again before sleeping again). So no system call is made when
+ * nobody sleeps, and a sleeper that dies (SIGKILL) costs one needless wake-up
+ * at most: a count of sleepers stayed raised forever after such a death,
+ * and every later change of the word made a futex system call. */
+static inline int take_sleepers(_Atomic uint32_t *flag)
+{
+    /* the load keeps the common case (nobody sleeps) free of a locked op */
+    return atomic_load(flag) && atomic_exchange(flag, 0);
+}
 
 static void futex_wake_all(void *addr)
 {
@@ -349,6 +365,31 @@ uint32_t cc_chan_count(const cc_chan *ch)
     return word_count(h) - word_count(t) + spilled;
 }
 
+/* For diagnosis (tests/stress_mp_kill.py, tests that wait for a process to
+ * block): the shared header, the ring's bytes and the robust locks' words
+ * (glibc's layout: owner tid | FUTEX_WAITERS | FUTEX_OWNER_DIED). */
+PyObject *cc_chan_debug_state(const cc_chan *ch)
+{
+    struct cc_chan_shared *h = ch->hdr;
+    uint64_t head = atomic_load(&h->head), tail = atomic_load(&h->tail);
+#ifdef __GLIBC__
+    int wlock_word = h->wlock.__data.__lock, wlock_owner = h->wlock.__data.__owner;
+    int rlock_word = h->rlock.__data.__lock, rlock_owner = h->rlock.__data.__owner;
+#else
+    int wlock_word = -1, wlock_owner = -1, rlock_word = -1, rlock_owner = -1;
+#endif
+    return Py_BuildValue("{sy#sksksksksIsIsIsKsIsIsIsIsisisisi}", "ring", ch->ring, (Py_ssize_t)ch->capacity,
+                         "head_pos", (unsigned long)word_pos(head), "head_count", (unsigned long)word_count(head),
+                         "tail_pos", (unsigned long)word_pos(tail), "tail_count", (unsigned long)word_count(tail),
+                         "r_sleep", (unsigned)atomic_load(&h->r_sleep), "w_sleep", (unsigned)atomic_load(&h->w_sleep),
+                         "w_in_msg", (unsigned)atomic_load(&h->w_in_msg), "w_msg_start",
+                         (unsigned long long)atomic_load(&h->w_msg_start), "room_sleep",
+                         (unsigned)atomic_load(&h->room_sleep), "spilled", (unsigned)atomic_load(&h->spilled),
+                         "done", (unsigned)atomic_load(&h->done), "j_sleep", (unsigned)atomic_load(&h->j_sleep),
+                         "wlock_word", wlock_word, "wlock_owner", wlock_owner, "rlock_word", rlock_word,
+                         "rlock_owner", rlock_owner);
+}
+
 /* Copy, without the GIL when large (the caller owns both buffers meanwhile). */
 static void copy_bytes(char *dst, const char *src, size_t n)
 {
@@ -390,7 +431,7 @@ static void writer_publish(writer *w)
      * head load: one of the two sees the other. */
     atomic_store(&h->head, now);
     w->published = now;
-    if (atomic_load(&h->r_sleep))
+    if (take_sleepers(&h->r_sleep))
         futex_wake_all(pos_half(&h->head));
 }
 
@@ -403,10 +444,14 @@ static size_t writer_need(const writer *w, size_t payload)
     return fsz > to_end ? fsz + to_end : fsz;
 }
 
-/* Free bytes, keeping FRAME_HDR in reserve so that an ABORT frame always fits. */
+/* Free bytes, keeping FRAME_HDR in reserve so that an ABORT frame always fits.
+ * The ABORT of a dead writer's partial message may take the reserve: then
+ * none is free until readers make room. */
 static size_t writer_room(const writer *w, uint64_t tail)
 {
-    return w->ch->capacity - FRAME_HDR - (uint32_t)(w->pos - word_pos(tail));
+    size_t used = (uint32_t)(w->pos - word_pos(tail));
+    size_t usable = w->ch->capacity - FRAME_HDR;
+    return used < usable ? usable - used : 0;
 }
 
 /* Wait until `need` bytes are free and, with `slot`, the queue is below its
@@ -462,18 +507,43 @@ static void writer_put_frame(writer *w, unsigned flags, int tag, const void *pre
         w->count++;
 }
 
+/* Whether the published head ends inside a long message: its first chunk
+ * was published (head moved past the position where the message began) and
+ * its END or ABORT was not (head counts no more messages than then). Exact
+ * whenever the writer dies: an ABORT is appended only where one is owed,
+ * once, so it always fits in the reserve (an ABORT appended for a message
+ * of which nothing was published, or a second one, took the reserve and then
+ * room that unread frames occupy). */
+static int partly_published(struct cc_chan_shared *h)
+{
+    if (!atomic_load(&h->w_in_msg))
+        return 0;
+    uint64_t start = atomic_load(&h->w_msg_start), head = atomic_load(&h->head);
+    return word_count(head) == word_count(start) && word_pos(head) != word_pos(start);
+}
+
+/* End the partly published long message with an ABORT frame (readers drop
+ * it). w_msg_start moves past the ABORT before head does, so a writer that
+ * dies here leaves a state from which its successor appends the ABORT only
+ * if it was not published. */
+static void writer_abort_msg(writer *w)
+{
+    writer_put_frame(w, F_ABORT, 0, NULL, 0, NULL, 0);
+    atomic_store(&w->ch->hdr->w_msg_start, make_word(w->pos, w->count));
+    writer_publish(w);
+}
+
 /* Recover the write side after its holder died: end its partial message. */
 static void writer_recover(cc_chan *ch)
 {
     struct cc_chan_shared *h = ch->hdr;
-    if (atomic_load(&h->w_in_msg)) {
+    if (partly_published(h)) {
         writer w;
         writer_start(&w, ch);
         /* the reserve guarantees room for it */
-        writer_put_frame(&w, F_ABORT, 0, NULL, 0, NULL, 0);
-        writer_publish(&w);
-        atomic_store(&h->w_in_msg, 0);
+        writer_abort_msg(&w);
     }
+    atomic_store(&h->w_in_msg, 0);
     atomic_store(&h->w_sleep, 0);
     pthread_mutex_consistent(&h->wlock);
 }
@@ -487,6 +557,9 @@ static int writer_stream(writer *w, const cc_chan_msg *m, int slot, cc_deadline 
     size_t sent = 0;
     int r = CC_CHAN_OK;
     uint64_t total = m->len;
+    /* where the message begins (with the PAD its first frame may need):
+     * frames written before it are published with it, or before it */
+    atomic_store(&h->w_msg_start, make_word(w->pos, w->count));
     atomic_store(&h->w_in_msg, 1);
     while (sent < m->len) {
         size_t pre = sent ? 0 : sizeof total;
@@ -499,10 +572,8 @@ static int writer_stream(writer *w, const cc_chan_msg *m, int slot, cc_deadline 
         sent += chunk;
         writer_publish(w);
     }
-    if (r != CC_CHAN_OK && sent) {
-        writer_put_frame(w, F_ABORT, 0, NULL, 0, NULL, 0);
-        writer_publish(w);
-    }
+    if (r != CC_CHAN_OK && sent)
+        writer_abort_msg(w); /* the chunks were published */
     atomic_store(&h->w_in_msg, 0);
     return r;
 }
@@ -563,17 +634,31 @@ static int place(writer *w, const cc_chan_msg *m)
 }
 
 /* Wait, holding no lock, until a reader moves tail away from `t`: at most a
- * slice. Waiters are counted in room_sleep so that readers wake them. */
+ * slice. Waiters announce themselves in room_sleep so that readers wake them. */
 static int wait_tail_unlocked(struct cc_chan_shared *h, uint64_t t, cc_deadline deadline)
 {
     if (spin_until_changed(pos_half(&h->tail), word_pos(t)))
         return CC_CHAN_OK;
-    atomic_fetch_add(&h->room_sleep, 1);
+    atomic_store(&h->room_sleep, 1);
     int r = 0;
     if (atomic_load(&h->tail) == t)
         r = wait_slice(pos_half(&h->tail), word_pos(t), deadline);
-    atomic_fetch_sub(&h->room_sleep, 1);
     return r < 0 ? CC_CHAN_ERROR : CC_CHAN_OK;
+}
+
+/* Take wlock for a put on a bounded queue. Its deadline (put_nowait, a
+ * timeout) is about the queue's bound, not the lock: the stdlib raises Full
+ * only when the queue is full. Another put or a feeder holds the lock only
+ * while it copies, so past the deadline the lock is still waited for (in
+ * short slices: Ctrl-C gets through), except while its holder sleeps inside
+ * a long message waiting for readers (a feeder streaming an item larger than
+ * the ring; the caller may be the reader it waits for): CC_CHAN_TIMEOUT. */
+static int lock_for_bounded_put(struct cc_chan_shared *h, cc_deadline deadline, int *died)
+{
+    int r = lock_robust(&h->wlock, deadline, died);
+    while (r == CC_CHAN_TIMEOUT && !(atomic_load(&h->w_in_msg) && atomic_load(&h->w_sleep)))
+        r = lock_robust(&h->wlock, cc_monotonic_ns() + LOCK_POLL_NS, died);
+    return r;
 }
 
 static void spill_reserve(struct cc_chan_shared *h, Py_ssize_t n, Py_ssize_t *nspilled)
@@ -594,7 +679,7 @@ int cc_chan_put(cc_chan *ch, const cc_chan_msg *msgs, Py_ssize_t n, cc_deadline 
         spill_reserve(h, n, nspilled);
         return CC_CHAN_OK;
     }
-    int r = lock_robust(&h->wlock, deadline, &died);
+    int r = maxsize ? lock_for_bounded_put(h, deadline, &died) : lock_robust(&h->wlock, deadline, &died);
     if (r == CC_CHAN_TIMEOUT && !maxsize) {
         /* put_nowait on an unbounded queue while another put holds the lock:
          * never Full, the items go behind in the spill */
@@ -619,7 +704,7 @@ int cc_chan_put(cc_chan *ch, const cc_chan_msg *msgs, Py_ssize_t n, cc_deadline 
                 return CC_CHAN_TIMEOUT;
             if ((r = wait_tail_unlocked(h, t, deadline)) != CC_CHAN_OK)
                 return r;
-            if ((r = lock_robust(&h->wlock, deadline, &died)) != CC_CHAN_OK)
+            if ((r = lock_for_bounded_put(h, deadline, &died)) != CC_CHAN_OK)
                 return r;
             if (died)
                 writer_recover(ch);
@@ -701,7 +786,8 @@ static void reader_commit(reader *rd)
         return;
     atomic_store(&h->tail, now);
     rd->committed = now;
-    if (atomic_load(&h->w_sleep) || atomic_load(&h->room_sleep))
+    /* both flags cleared: one wake-up serves the sleepers of both */
+    if (take_sleepers(&h->w_sleep) | take_sleepers(&h->room_sleep))
         futex_wake_all(pos_half(&h->tail));
 }
 
@@ -891,7 +977,7 @@ int cc_chan_task_done(cc_chan *ch)
             return -1;
         }
     } while (!atomic_compare_exchange_weak(&h->done, &done, done + 1));
-    if (done + 1 == put_count(h) && atomic_load(&h->j_sleep))
+    if (done + 1 == put_count(h) && take_sleepers(&h->j_sleep))
         futex_wake_all((void *)&h->done);
     return 0;
 }
@@ -903,11 +989,10 @@ int cc_chan_join(cc_chan *ch)
         uint32_t done = atomic_load(&h->done);
         if (done == put_count(h))
             return CC_CHAN_OK;
-        atomic_fetch_add(&h->j_sleep, 1);
+        atomic_store(&h->j_sleep, 1);
         int r = 0;
         if (atomic_load(&h->done) == done)
             r = wait_slice((void *)&h->done, done, CC_FOREVER);
-        atomic_fetch_sub(&h->j_sleep, 1);
         if (r < 0)
             return CC_CHAN_ERROR;
     }

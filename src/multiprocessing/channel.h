@@ -22,10 +22,14 @@
  * "owner died": the next process to lock it recovers.
  *  - A writer that died before storing the END frame's head has placed
  *    nothing (its put never returned). If it had published part of a long
- *    message (w_in_msg), the recovering process appends an ABORT frame and
- *    readers drop the partial message. A reader waiting in the middle of a
- *    long message probes wlock once per wait slice, so it recovers a dead
- *    writer itself instead of waiting for the next put.
+ *    message (w_in_msg, w_msg_start: the head word where the message began),
+ *    the recovering process appends an ABORT frame and readers drop the
+ *    partial message. The ABORT is appended only then, and once: it takes
+ *    the FRAME_HDR bytes that writers always leave free, so a second one, or
+ *    one for a message of which nothing was published, would overwrite
+ *    unread frames. A reader waiting in the middle of a long message probes
+ *    wlock once per wait slice, so it recovers a dead writer itself instead
+ *    of waiting for the next put.
  *  - A reader that died has taken exactly the frames up to the last `tail`
  *    it stored: the next reader starts from there. Frames of a message whose
  *    BEGIN was already taken are orphans and are skipped. So the message that
@@ -34,8 +38,9 @@
  * No other lock is ever held, so nothing else can wedge.
  *
  * Waiting. Process-shared futex waits on the 32-bit position half of
- * head/tail, announced through a "sleeping" word so that a put or get makes
- * no system call when the other side is awake. Every wait releases the GIL
+ * head/tail, announced through a sleep flag that the waker clears, so that a
+ * put or get makes no system call when the other side is awake, and a
+ * sleeper killed while asleep costs at most one needless wake-up. Every wait releases the GIL
  * and lasts at most a slice (50 ms), after which the signal handlers run
  * (Ctrl-C) and the deadline is re-checked: a blocked call answers Ctrl-C
  * within a slice even when the signal is delivered to another thread.
@@ -149,5 +154,8 @@ int cc_chan_task_done(cc_chan *ch);
 int cc_chan_join(cc_chan *ch);
 /* Unfinished tasks: placed messages not yet marked done. */
 uint32_t cc_chan_unfinished(const cc_chan *ch);
+
+/* For diagnosis: the shared header, ring and lock words as a dict (_debug_state). */
+PyObject *cc_chan_debug_state(const cc_chan *ch);
 
 #endif /* CC_CHANNEL_H */

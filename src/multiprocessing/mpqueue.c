@@ -810,7 +810,13 @@ CC_CS_GETTER(mpq_get_buffer_size, MPQueueObject)
 
 #define FASTCALL(f) (PyCFunction)(void (*)(void))(f), METH_FASTCALL | METH_KEYWORDS
 
+static PyObject *mpq_debug_state(MPQueueObject *self, PyObject *unused)
+{
+    return cc_chan_debug_state(&self->ch);
+}
+
 static PyMethodDef mpq_methods[] = {
+    {"_debug_state", (PyCFunction)mpq_debug_state, METH_NOARGS, NULL},
     {"put", FASTCALL(mpq_put),
      "put(obj, block=True, timeout=None)\n--\n\n"
      "Put obj into the queue. When the ring has room, the item is in shared memory\n"
@@ -839,6 +845,7 @@ static PyMethodDef mpq_methods[] = {
 };
 
 static PyMethodDef mpsq_methods[] = {
+    {"_debug_state", (PyCFunction)mpq_debug_state, METH_NOARGS, NULL},
     {"put", (PyCFunction)mpq_simple_put, METH_O, "put(obj)\n--\n\nPut obj into the queue (placed when this returns)."},
     {"get", (PyCFunction)mpq_simple_get, METH_NOARGS, "get()\n--\n\nRemove and return an item."},
     {"put_many", (PyCFunction)mpq_simple_put_many, METH_O, "put_many(items)\n--\n\n"},
