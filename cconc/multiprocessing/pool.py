@@ -742,9 +742,30 @@ class _Core:
                 self.send(sends)
             if self.state == CLOSE:
                 self.maybe_finish_close()
-                if not self.workers:
+                if not self.workers or self.all_stopping():
+                    # Nothing left to collect: every worker was told to end
+                    # and holds no task, so no death can lose work. join()
+                    # waits for the processes itself (one wake-up after the
+                    # last exit instead of two: ours, then join's).
                     break
         util.debug("collector exiting")
+
+    def all_stopping(self):
+        """Closed, no work left, every worker asked to end and idle."""
+        with self.lock:
+            if self.cache or self.pending or self.fail_later or self.lengths:
+                return False
+            return all(w.stopping and not w.inflight for w in self.workers.values())
+
+    def close_rings(self):
+        """After join: release the task rings of the workers that ended."""
+        with self.lock:
+            for w in self.workers.values():
+                if w.process.exitcode is not None:
+                    try:
+                        w.tasks.close()
+                    except Exception:
+                        pass
 
     def maybe_finish_close(self):
         """Closed and no work left: ask every worker to end."""
@@ -1083,6 +1104,9 @@ class Pool:
             core = self._core
             with core.lock:
                 core.state = CLOSE
+            # Idle workers are told to end now, from here: their exit does
+            # not wait for the collector's wake-up.
+            core.maybe_finish_close()
             core.wake()
 
     def terminate(self):
@@ -1101,6 +1125,7 @@ class Pool:
             core.collector.join()
         for p in list(self._pool):
             p.join()
+        core.close_rings()
 
     def __enter__(self):
         self._check_running()
