@@ -158,6 +158,38 @@ def test_imap(pool_of):
         p.imap_unordered(sqr, range(3), chunksize=-1)
 
 
+def test_imap_shared_by_consumer_threads(cpool):
+    # Results arrive a group at a time: every waiting consumer must still get
+    # its item, and next() without a timeout never raises TimeoutError (the
+    # stdlib's can, rarely, when another consumer took the item it was woken
+    # for: so this test is cconc's only)
+    p = cpool(2)
+    for method in (p.imap, p.imap_unordered):
+        it = method(sqr, range(2000))
+        got = [[] for _ in range(4)]
+
+        def consume(out):
+            for x in it:
+                out.append(x)
+
+        threads = [threading.Thread(target=consume, args=(out,)) for out in got]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60 * SLACK)
+        assert not any(t.is_alive() for t in threads)
+        assert sorted(x for out in got for x in out) == [x * x for x in range(2000)]
+
+
+def test_map_over_range_slices(pool_of):
+    p = pool_of(2)
+    assert p.map(sqr, range(3, 1000, 7), chunksize=10) == [x * x for x in range(3, 1000, 7)]
+    assert p.map(sqr, range(1000, 0, -3)) == [x * x for x in range(1000, 0, -3)]
+    assert p.map(sqr, range(5), chunksize=100) == [x * x for x in range(5)]
+    with pytest.raises(TypeError):
+        p.starmap(add, range(5))
+
+
 def test_imap_iterable_raises(pool_of):
     def gen():
         yield 1

@@ -62,6 +62,7 @@ import select
 import signal
 import sys
 import threading
+import time
 import traceback
 import types
 import warnings
@@ -626,6 +627,15 @@ class _Core:
                 result = cache.get(job)
                 if result is None:
                     continue
+                set_many = getattr(result, "_set_many", None)
+                if set_many is not None:
+                    # imap's iterators: a group's results at once (no
+                    # callbacks there, so nothing can raise but a bug)
+                    try:
+                        set_many(i0, res)
+                    except Exception:  # pragma: no cover
+                        self.report("Pool collector")
+                    continue
                 for k, obj in enumerate(res):
                     complete(result, i0 + k, obj)
 
@@ -742,9 +752,30 @@ class _Core:
                 self.send(sends)
             if self.state == CLOSE:
                 self.maybe_finish_close()
-                if not self.workers:
+                if not self.workers or self.all_stopping():
+                    # Nothing left to collect: every worker was told to end
+                    # and holds no task, so no death can lose work. join()
+                    # waits for the processes itself (one wake-up after the
+                    # last exit instead of two: ours, then join's).
                     break
         util.debug("collector exiting")
+
+    def all_stopping(self):
+        """Closed, no work left, every worker asked to end and idle."""
+        with self.lock:
+            if self.cache or self.pending or self.fail_later or self.lengths:
+                return False
+            return all(w.stopping and not w.inflight for w in self.workers.values())
+
+    def close_rings(self):
+        """After join: release the task rings of the workers that ended."""
+        with self.lock:
+            for w in self.workers.values():
+                if w.process.exitcode is not None:
+                    try:
+                        w.tasks.close()
+                    except Exception:
+                        pass
 
     def maybe_finish_close(self):
         """Closed and no work left: ask every worker to end."""
@@ -850,9 +881,37 @@ class _Windowed:
     _core = None
 
     def next(self, timeout=None):
-        item = super().next(timeout)
-        self._consumed()
-        return item
+        # The stdlib's next, except that it waits until an item comes or the
+        # timeout ends: the stdlib's waits once and then raises TimeoutError
+        # even with timeout=None when another consumer thread took the item
+        # it was woken for (results here arrive a group at a time, which
+        # makes that frequent with several consumers).
+        cond = self._cond
+        with cond:
+            items = self._items
+            if not items and self._index != self._length:
+                if timeout is None:
+                    while not items and self._index != self._length:
+                        cond.wait()
+                else:
+                    deadline = time.monotonic() + timeout
+                    while not items and self._index != self._length:
+                        left = deadline - time.monotonic()
+                        if left <= 0:
+                            break
+                        cond.wait(left)
+            try:
+                item = items.popleft()
+            except IndexError:
+                if self._index == self._length:
+                    self._pool = None
+                    raise StopIteration from None
+                raise TimeoutError from None
+        self._consumed()  # also for a failed task: its slot of the window is free
+        success, value = item
+        if success:
+            return value
+        raise value
 
     __next__ = next
 
@@ -871,13 +930,76 @@ class _Windowed:
     def _set_length_from_pool(self, length):
         self._set_length(length)
 
+    # Once the last result is in, every consumer still waiting must see the
+    # end (the stdlib wakes one per item and leaves the others waiting)
+    def _set(self, i, obj):
+        super()._set(i, obj)
+        self._wake_all_at_end()
+
+    def _set_length(self, length):
+        super()._set_length(length)
+        self._wake_all_at_end()
+
+    def _wake_all_at_end(self):
+        if self._index == self._length:
+            with self._cond:
+                self._cond.notify_all()
+
+
+def _native_cond(result):
+    # the stdlib's code on cconc's Condition: its with/wait/notify are native
+    # (one item's hand-over costs a Python Condition's notify() otherwise)
+    from cconc.threading import Condition, Lock
+
+    result._cond = Condition(Lock())
+
 
 class IMapIterator(_Windowed, _std_pool.IMapIterator):
     __doc__ = _std_pool.IMapIterator.__doc__
 
+    def __init__(self, pool):
+        _std_pool.IMapIterator.__init__(self, pool)
+        _native_cond(self)
+
+    def _set_many(self, i0, objs):
+        """_set(i0 + k, obj) for each obj of objs (one group's results),
+        under one acquisition of the condition."""
+        with self._cond:
+            if self._index == i0:
+                self._items.extend(objs)
+                self._index += len(objs)
+                added = len(objs)
+                while self._index in self._unsorted:
+                    self._items.append(self._unsorted.pop(self._index))
+                    self._index += 1
+                    added += 1
+                self._cond.notify(added)  # as many as _set would have woken
+            else:
+                for k, obj in enumerate(objs):
+                    self._unsorted[i0 + k] = obj
+            if self._index == self._length:
+                del self._cache[self._job]
+                self._pool = None
+                self._cond.notify_all()
+
 
 class IMapUnorderedIterator(_Windowed, _std_pool.IMapUnorderedIterator):
     __doc__ = _std_pool.IMapUnorderedIterator.__doc__
+
+    def __init__(self, pool):
+        _std_pool.IMapUnorderedIterator.__init__(self, pool)
+        _native_cond(self)
+
+    def _set_many(self, i0, objs):
+        """As IMapIterator._set_many."""
+        with self._cond:
+            self._items.extend(objs)
+            self._index += len(objs)
+            self._cond.notify(len(objs))
+            if self._index == self._length:
+                del self._cache[self._job]
+                self._pool = None
+                self._cond.notify_all()
 
 
 class _BatchJob:
@@ -1083,6 +1205,9 @@ class Pool:
             core = self._core
             with core.lock:
                 core.state = CLOSE
+            # Idle workers are told to end now, from here: their exit does
+            # not wait for the collector's wake-up.
+            core.maybe_finish_close()
             core.wake()
 
     def terminate(self):
@@ -1101,6 +1226,7 @@ class Pool:
             core.collector.join()
         for p in list(self._pool):
             p.join()
+        core.close_rings()
 
     def __enter__(self):
         self._check_running()
@@ -1160,6 +1286,9 @@ class _LenIter:
         if pos >= self.n:
             raise StopIteration
         self.pos = pos + self.size
+        if type(self.seq) is range:
+            # a range's slice is a range: it pickles as three ints
+            return self.seq[pos:pos + self.size]
         return tuple(self.seq[pos:pos + self.size])
 
     def __length_hint__(self):
