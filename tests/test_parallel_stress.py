@@ -353,18 +353,21 @@ def test_queue_view_under_mutex_is_consistent(queue_mod):
     assert not bad
 
 
+_MODULUS = 1_000_003
+
+
 def test_executor_submit_from_many_threads(futures_mod):
     with futures_mod.ThreadPoolExecutor(max_workers=THREADS) as ex:
         per_thread = max(50, OPS // 10)
         results = [None] * THREADS
 
         def work(i):
-            fs = [ex.submit(pow, i, n) for n in range(per_thread)]
+            fs = [ex.submit(pow, i, n, _MODULUS) for n in range(per_thread)]  # small results at any size
             results[i] = [f.result(timeout=60) for f in fs]
 
         run_threads(std_threading, work)
     for i, got in enumerate(results):
-        assert got == [pow(i, n) for n in range(per_thread)]
+        assert got == [pow(i, n, _MODULUS) for n in range(per_thread)]
 
 
 def test_as_completed_and_wait_from_many_threads(futures_mod):
