@@ -365,7 +365,7 @@ uint32_t cc_chan_count(const cc_chan *ch)
     return word_count(h) - word_count(t) + spilled;
 }
 
-/* For diagnosis (tests/stress_mp_kill.py, tests that wait for a process to
+/* For diagnosis (a wedged queue's state; tests that wait for a process to
  * block): the shared header, the ring's bytes and the robust locks' words
  * (glibc's layout: owner tid | FUTEX_WAITERS | FUTEX_OWNER_DIED). */
 PyObject *cc_chan_debug_state(const cc_chan *ch)
