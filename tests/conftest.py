@@ -44,6 +44,8 @@ if _under_address_sanitizer() and hasattr(os, "register_at_fork"):
     import threading
     import time
 
+    from cconc._cconc import _drain_thread_cache
+
     def _wait_for_no_thread_starting_or_ending():
         """GCC 12's AddressSanitizer takes no allocator lock around fork()
         (LLVM 18 added that): a child forked while another thread is ending,
@@ -54,11 +56,7 @@ if _under_address_sanitizer() and hasattr(os, "register_at_fork"):
         this. Here the fork waits, briefly, until no thread is starting and
         every OS thread of this process is one Python knows alive (so none is
         ending)."""
-        try:
-            from cconc._cconc import _drain_thread_cache  # its idle threads end now, not in the fork
-            _drain_thread_cache()
-        except ImportError:
-            pass
+        _drain_thread_cache()  # cconc's own before-fork hook, which runs after this one: its idle threads end now
         give_up = time.monotonic() + 1.0
         while ((getattr(threading, "_limbo", None) or len(os.listdir("/proc/self/task")) > threading.active_count())
                and time.monotonic() < give_up):

@@ -654,13 +654,13 @@ def test_reader_waiting_mid_message_recovers_a_dead_writer():
     assert got == ["next"]
 
 
-def _kill_blocked_long_put(ctx, q):
-    """Start a process putting a long (streamed) message, wait until it sleeps
-    waiting for room, holding the write lock, and SIGKILL it there."""
-    p = ctx.Process(target=_put_long, args=(q,))
+def _blocked_then_killed(ctx, target, args, q, flag):
+    """Run target(*args) in a process, wait until it sleeps (q's sleep flag
+    `flag` raised), SIGKILL it there."""
+    p = ctx.Process(target=target, args=args)
     p.start()
     try:
-        wait_until(lambda: q._debug_state()["w_sleep"] == 1, timeout=30)
+        wait_until(lambda: q._debug_state()[flag], timeout=30)
     finally:
         os.kill(p.pid, signal.SIGKILL)
         p.join()
@@ -691,7 +691,7 @@ def test_writers_killed_before_publishing_a_long_message_leave_no_abort():
     for x in prefill:
         q.put(x)
     for _ in range(2):
-        _kill_blocked_long_put(ctx, q)
+        _blocked_then_killed(ctx, _put_long, (q,), q, "w_sleep")  # waits for room, holding the write lock
     assert _receive_behind_a_put(q, b"x", len(prefill) + 1) == prefill + [b"x"]
     assert q.empty()
 
@@ -706,25 +706,9 @@ def test_abort_of_a_dead_writers_partial_message_in_a_full_ring():
     q = cq.SimpleQueue(buffer_size=1 << 16)
     first = b"a" * 16344  # a frame of 16352 bytes, then 3 chunks of 16392: 65536 - 8
     q.put(first)
-    _kill_blocked_long_put(ctx, q)
+    _blocked_then_killed(ctx, _put_long, (q,), q, "w_sleep")
     assert _receive_behind_a_put(q, b"x", 2) == [first, b"x"]
     assert q.empty()
-
-
-def _blocked_then_killed(ctx, target, args, q, flag):
-    """Run target(*args) in a process, wait until it sleeps (q's sleep flag
-    `flag` raised), SIGKILL it there."""
-    p = ctx.Process(target=target, args=args)
-    p.start()
-    try:
-        wait_until(lambda: q._debug_state()[flag], timeout=30)
-    finally:
-        os.kill(p.pid, signal.SIGKILL)
-        p.join()
-
-
-def _call(f, *args):
-    f(*args)
 
 
 def test_sleepers_killed_leave_no_sleep_flag_raised():
@@ -734,21 +718,21 @@ def test_sleepers_killed_leave_no_sleep_flag_raised():
     ctx = cmp.get_context("fork")
     q = cq.Queue(1)
     q.put(0)
-    _blocked_then_killed(ctx, _call, (q.put, 1), q, "room_sleep")  # waits for a slot
+    _blocked_then_killed(ctx, q.put, (1,), q, "room_sleep")  # waits for a slot
     assert q.get(timeout=30) == 0
     assert q._debug_state()["room_sleep"] == 0
     q.put(2)
     assert q.get(timeout=30) == 2
 
     sq = cq.SimpleQueue()
-    _blocked_then_killed(ctx, _call, (sq.get,), sq, "r_sleep")
+    _blocked_then_killed(ctx, sq.get, (), sq, "r_sleep")
     sq.put(3)
     assert sq._debug_state()["r_sleep"] == 0
     assert sq.get() == 3
 
     jq = cq.JoinableQueue()
     jq.put(4)
-    _blocked_then_killed(ctx, _call, (jq.join,), jq, "j_sleep")
+    _blocked_then_killed(ctx, jq.join, (), jq, "j_sleep")
     assert jq.get(timeout=30) == 4
     jq.task_done()
     assert jq._debug_state()["j_sleep"] == 0

@@ -880,6 +880,14 @@ class _Windowed:
     _source = None
     _core = None
 
+    def __init__(self, pool):
+        super().__init__(pool)
+        # the stdlib's code on cconc's Condition: its with/wait/notify are native
+        # (one item's hand-over costs a Python Condition's notify() otherwise)
+        from cconc.threading import Condition, Lock
+
+        self._cond = Condition(Lock())
+
     def next(self, timeout=None):
         # The stdlib's next, except that it waits until an item comes or the
         # timeout ends: the stdlib's waits once and then raises TimeoutError
@@ -889,17 +897,15 @@ class _Windowed:
         cond = self._cond
         with cond:
             items = self._items
-            if not items and self._index != self._length:
-                if timeout is None:
-                    while not items and self._index != self._length:
-                        cond.wait()
+            deadline = None if timeout is None else time.monotonic() + timeout
+            while not items and self._index != self._length:
+                if deadline is None:
+                    cond.wait()
                 else:
-                    deadline = time.monotonic() + timeout
-                    while not items and self._index != self._length:
-                        left = deadline - time.monotonic()
-                        if left <= 0:
-                            break
-                        cond.wait(left)
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        break
+                    cond.wait(left)
             try:
                 item = items.popleft()
             except IndexError:
@@ -940,26 +946,21 @@ class _Windowed:
         super()._set_length(length)
         self._wake_all_at_end()
 
+    def _finish_if_complete(self):
+        """Under self._cond, after _set_many: the last result is in."""
+        if self._index == self._length:
+            del self._cache[self._job]
+            self._pool = None
+            self._cond.notify_all()
+
     def _wake_all_at_end(self):
         if self._index == self._length:
             with self._cond:
                 self._cond.notify_all()
 
 
-def _native_cond(result):
-    # the stdlib's code on cconc's Condition: its with/wait/notify are native
-    # (one item's hand-over costs a Python Condition's notify() otherwise)
-    from cconc.threading import Condition, Lock
-
-    result._cond = Condition(Lock())
-
-
 class IMapIterator(_Windowed, _std_pool.IMapIterator):
     __doc__ = _std_pool.IMapIterator.__doc__
-
-    def __init__(self, pool):
-        _std_pool.IMapIterator.__init__(self, pool)
-        _native_cond(self)
 
     def _set_many(self, i0, objs):
         """_set(i0 + k, obj) for each obj of objs (one group's results),
@@ -977,18 +978,11 @@ class IMapIterator(_Windowed, _std_pool.IMapIterator):
             else:
                 for k, obj in enumerate(objs):
                     self._unsorted[i0 + k] = obj
-            if self._index == self._length:
-                del self._cache[self._job]
-                self._pool = None
-                self._cond.notify_all()
+            self._finish_if_complete()
 
 
 class IMapUnorderedIterator(_Windowed, _std_pool.IMapUnorderedIterator):
     __doc__ = _std_pool.IMapUnorderedIterator.__doc__
-
-    def __init__(self, pool):
-        _std_pool.IMapUnorderedIterator.__init__(self, pool)
-        _native_cond(self)
 
     def _set_many(self, i0, objs):
         """As IMapIterator._set_many."""
@@ -996,10 +990,7 @@ class IMapUnorderedIterator(_Windowed, _std_pool.IMapUnorderedIterator):
             self._items.extend(objs)
             self._index += len(objs)
             self._cond.notify(len(objs))
-            if self._index == self._length:
-                del self._cache[self._job]
-                self._pool = None
-                self._cond.notify_all()
+            self._finish_if_complete()
 
 
 class _BatchJob:
