@@ -24,8 +24,7 @@ with the stdlib's ``_RemoteTraceback`` as ``__cause__``; a worker that dies
 the cause of the ``BrokenProcessPool`` names the process and its exit code.
 """
 import collections
-import copyreg
-import io
+import functools
 import itertools
 import logging
 import os
@@ -39,9 +38,9 @@ from concurrent.futures import _base
 from concurrent.futures import process as _std_process
 from concurrent.futures.process import BrokenProcessPool, _ExceptionWithTraceback, _RemoteTraceback
 from multiprocessing import ProcessError
-from multiprocessing.reduction import ForkingPickler
 from traceback import format_exception
 
+from cconc.multiprocessing import _pickling
 from cconc.threading import Event as _Event
 
 __all__ = ["ProcessPoolExecutor"]
@@ -66,31 +65,8 @@ _global_shutdown = False
 _live_cores = weakref.WeakSet()
 
 
-class _Pickler(pickle.Pickler):
-    """ForkingPickler's reductions (copyreg's and multiprocessing's: sockets,
-    connections, ...) without its per-instance copy of the dispatch table,
-    which costs more than pickling a small call."""
-
-    dispatch_table = {}
-
-
-_table_key = None
-
-
-def _dumps(obj):
-    global _table_key
-    key = (len(copyreg.dispatch_table), len(ForkingPickler._extra_reducers))
-    if key != _table_key:
-        table = copyreg.dispatch_table.copy()
-        table.update(ForkingPickler._extra_reducers)
-        _Pickler.dispatch_table = table
-        _table_key = key
-    buf = io.BytesIO()
-    _Pickler(buf, pickle.HIGHEST_PROTOCOL).dump(obj)
-    return buf.getvalue()
-
-
-_loads = pickle.loads
+_dumps = functools.partial(_pickling.dumps, protocol=pickle.HIGHEST_PROTOCOL)
+_loads = _pickling.loads
 
 
 # ------------------------------------------------------------ in the worker

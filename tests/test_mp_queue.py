@@ -158,6 +158,44 @@ def test_unpickling_error_raised_by_get_and_queue_usable(multiprocessing_mod):
     assert q.get() == 7
 
 
+class Tagged:
+    def __init__(self, tag):
+        self.tag = tag
+
+
+def _reduce_as(tag):
+    return lambda obj: (Tagged, (tag,))
+
+
+def test_reducers_registered_or_replaced_later_are_used(multiprocessing_mod):
+    # The native queues keep one merged reducer table (_pickling): a reducer
+    # added or replaced after the first put must still be honoured, as
+    # ForkingPickler (which merges the tables on every call) honours it.
+    import copyreg
+
+    from multiprocessing.reduction import ForkingPickler
+
+    q = multiprocessing_mod.SimpleQueue()
+    try:
+        q.put(Tagged("plain"))
+        assert q.get().tag == "plain"
+        ForkingPickler.register(Tagged, _reduce_as("forking"))
+        q.put(Tagged("plain"))
+        assert q.get().tag == "forking"
+        ForkingPickler.register(Tagged, _reduce_as("replaced"))
+        q.put(Tagged("plain"))
+        assert q.get().tag == "replaced"
+        del ForkingPickler._extra_reducers[Tagged]
+        copyreg.pickle(Tagged, _reduce_as("copyreg"))
+        q.put(Tagged("plain"))
+        assert q.get().tag == "copyreg"
+    finally:
+        ForkingPickler._extra_reducers.pop(Tagged, None)
+        copyreg.dispatch_table.pop(Tagged, None)
+    q.put(Tagged("plain"))
+    assert q.get().tag == "plain"
+
+
 def test_pickling_rule(multiprocessing_mod):
     for q in (multiprocessing_mod.Queue(), multiprocessing_mod.JoinableQueue(), multiprocessing_mod.SimpleQueue()):
         with pytest.raises(RuntimeError, match="inheritance"):

@@ -174,14 +174,14 @@ def _send_results(put, wid, out):
         pass
     # Something does not pickle: find which results, send the stdlib's
     # MaybeEncodingError for each of them and the others as they are.
-    from multiprocessing.reduction import ForkingPickler
+    from ._pickling import dumps
 
     fixed = []
     for job, i0, results in out:
         res = []
         for r in results:
             try:
-                ForkingPickler.dumps(r)
+                dumps(r)
                 res.append(r)
             except Exception as e:
                 res.append((False, MaybeEncodingError(e, r[1])))

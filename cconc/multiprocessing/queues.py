@@ -8,7 +8,7 @@ placed the item, which survives the death of the process that put it; when the
 ring is full, the encoded item goes to this process's spill buffer, which a
 feeder thread places in the ring in order (as the stdlib's feeder thread
 empties its buffer), and is lost if the process is killed or exits after
-cancel_join_thread(). Spilled items count in qsize(), the bound and join(). Items are pickled with the stdlib's ``ForkingPickler`` (exact ``int``,
+cancel_join_thread(). Spilled items count in qsize(), the bound and join(). Items are pickled as the stdlib's ``ForkingPickler`` pickles them (exact ``int``,
 ``float``, ``str``, ``bytes``, ``bool`` and ``None`` travel as raw bytes), so
 objects with special reducers travel as they do on the stdlib.
 
@@ -37,7 +37,9 @@ __all__ = ["Queue", "SimpleQueue", "JoinableQueue"]
 # elsewhere the names below are rebound to the stdlib's classes.
 _NATIVE = hasattr(_cconc, "_MPQueue")
 if _NATIVE:
-    _cconc._mp_setup(_reduction.ForkingPickler.dumps, _reduction.ForkingPickler.loads)
+    from . import _pickling
+
+    _cconc._mp_setup(_pickling.dumps, _pickling.loads)
 
 
 def _rebuild(cls, dupfd):
