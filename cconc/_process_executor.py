@@ -256,14 +256,26 @@ class _Core:
         with self.lock:
             self.check_accepting()
             self.start_pool()
-            self.queued.append(item)
             self.idle.clear()
-            # The submitter hands off only while the workers may lack work;
-            # beyond that the collector hands off, many calls at a time, as
-            # calls complete.
-            if len(self.inflight) >= self.base_window:
-                return
-        self.hand_off()
+            if not self.queued and len(self.inflight) < self.window // 2:
+                # The workers may lack work and nothing waits before this
+                # call: it goes to the pool now (its future is not out yet,
+                # so nothing can have cancelled it).
+                self.inflight[id(item)] = item
+                pool = self.pool
+            else:
+                self.queued.append(item)
+                # The submitter hands off only while the workers may lack
+                # work; beyond that the collector hands off, many calls at a
+                # time, as calls complete.
+                if len(self.inflight) >= self.base_window:
+                    return
+                pool = None
+        if pool is None:
+            self.hand_off()
+            return
+        item.future.set_running_or_notify_cancel()
+        self.send(pool, [item])
 
     def hand_off(self):
         """Move queued items into the pool while the window has room. Called

@@ -85,6 +85,7 @@ from multiprocessing.pool import (  # noqa: F401
 )
 
 from cconc import _mirror
+from cconc.threading import Event as _Event
 
 __all__ = ["Pool", "ThreadPool"]
 
@@ -601,29 +602,36 @@ class _Core:
         except Exception:  # pragma: no cover  (interpreter exit)
             pass
 
-    def handle(self, msg):
+    def account(self, msg, done):
+        """Take one message off the books: its groups leave their worker's
+        tasks in flight (under the lock) and go to ``done``, to be completed
+        by finish(). A goodbye is noted for the collector. False for a
+        wake-up (None)."""
         if msg is None:
-            return  # a wake-up (close, terminate)
+            return False  # a wake-up (close, terminate, a send that found its worker dead)
         wid, out = msg
-        mine = []
         with self.lock:
             w = self.workers.get(wid)
             if w is None:
-                return
+                return True
             if out is None:
                 self.byes.append(w)
-                return
+                return True
             for group in out:
                 n = w.inflight.pop((group[0], group[1]), None)
                 if n is None:
                     continue  # failed already (should not happen: kept for safety)
                 if w.quota is not None:
                     w.quota -= n
-                mine.append(group)
+                done.append(group)
+        return True
+
+    def finish(self, done):
+        """Complete the results of these groups (from account())."""
         cache = self.cache
         complete = self._complete
         with self.complete_lock:
-            for job, i0, res in mine:
+            for job, i0, res in done:
                 result = cache.get(job)
                 if result is None:
                     continue
@@ -647,8 +655,10 @@ class _Core:
                 msgs = self.results.get_many(256, False)
             except Empty:
                 return
+            done = []
             for m in msgs:
-                self.handle(m)
+                self.account(m, done)
+            self.finish(done)
 
     # ------------------------------------------------ deaths
 
@@ -718,7 +728,8 @@ class _Core:
 
         get_many = self.results.get_many
         poll = self.poller.poll
-        handle = self.handle
+        account = self.account
+        next_look = 0.0  # when to look at the workers' sentinels again
         while not self.collector_stop:
             try:
                 msgs = get_many(256, True, _WATCH_SLICE)
@@ -729,27 +740,43 @@ class _Core:
                     break
                 self.report("Pool collector")
                 continue
+            done = []
+            woken = not msgs
             try:
                 for m in msgs:
-                    handle(m)
+                    if not account(m, done):
+                        woken = True
             except Exception:  # pragma: no cover  (a bug: keep collecting rather than hang the pool)
                 self.report("Pool collector")
             msgs = m = None
+            # Everything but completing the results first: a caller woken by
+            # its result then finds us back asleep, not holding the GIL.
             ended = []
             if self.byes:
                 with self.lock:
                     ended, self.byes = self.byes, []
                 for w in ended:
                     w.process.join(1.0)  # it said goodbye: it is ending now
-            ready = poll(0)
-            if ready:
-                ended.extend(self.by_fd[fd] for fd, ev in ready if fd in self.by_fd and self.by_fd[fd] not in ended)
+            now = time.monotonic()
+            if woken or now >= next_look:
+                # a death is seen here (or at a wake-up), at most
+                # _WATCH_SLICE late, also while results keep coming
+                next_look = now + _WATCH_SLICE
+                ready = poll(0)
+                if ready:
+                    ended.extend(self.by_fd[fd] for fd, ev in ready
+                                 if fd in self.by_fd and self.by_fd[fd] not in ended)
             if ended:
                 self.reap([w for w in ended if w.process.exitcode is not None])
             with self.lock:
                 sends = self.plan()
             if sends or self.fail_later or self.lengths:
                 self.send(sends)
+            try:
+                self.finish(done)
+            except Exception:  # pragma: no cover
+                self.report("Pool collector")
+            done = None
             if self.state == CLOSE:
                 self.maybe_finish_close()
                 if not self.workers or self.all_stopping():
@@ -844,9 +871,7 @@ class _Core:
 def _native_event(result):
     # cconc's Event: get() waits in the native waiting core (Ctrl-C answered
     # there as on the stdlib's), set() wakes it without a Python Condition
-    from cconc.threading import Event
-
-    ev = Event()
+    ev = _Event()
     if result._event.is_set():
         ev.set()
     result._event = ev
@@ -857,8 +882,15 @@ class ApplyResult(_std_pool.ApplyResult):
     _set_length_pending = False
 
     def __init__(self, pool, callback, error_callback):
-        super().__init__(pool, callback, error_callback)
-        _native_event(self)
+        # the stdlib's __init__ (the same in 3.9-3.13) with cconc's Event in
+        # place of threading's, made directly: building both cost 12 us here
+        self._pool = pool
+        self._event = _Event()
+        self._job = next(job_counter)
+        self._cache = pool._cache
+        self._callback = callback
+        self._error_callback = error_callback
+        self._cache[self._job] = self
 
 
 AsyncResult = ApplyResult
@@ -1246,7 +1278,10 @@ class Pool:
         args_list = list(args_list)
         job = _BatchJob(self._core, on_done, len(args_list))
         if args_list:
-            src = _Source(job, _STAREACH, func, iter(args_list))
+            if len(args_list) == 1:  # as apply_async: no group to cut
+                src = _Source(job, _APPLY, func, iter(((args_list[0], {}),)))
+            else:
+                src = _Source(job, _STAREACH, func, iter(args_list))
             job._source = src
             try:
                 self._core.submit(src)
