@@ -367,8 +367,15 @@ class _Core:
             item.payload = None
 
     def complete(self, item, ok, value):
-        """A pool task ended (collector thread)."""
+        """A pool task ended (collector thread, or a caller collecting the
+        pool's results for itself: that caller leaves to the collector what
+        runs callbacks, as the stdlib runs them on its manager thread)."""
         future = item.future
+        if (future._with_callbacks or not ok or value[0] == _BAD_TASK) and self.pool is not None:
+            pool_core = self.pool._core
+            if pool_core.direct_reader == threading.get_ident():
+                pool_core.on_collector(self.complete, item, ok, value)
+                return
         if not ok:
             # Only the pool's own errors reach here (the worker ships every
             # exception of the call): the worker died holding it.
@@ -563,12 +570,46 @@ def _chain_outcomes(fs, timeout, end_time):
             f.cancel()
 
 
-def _Future():
-    # cconc.futures imports this module: its Future is looked up once, later
-    global _Future
-    from cconc.futures import Future as _Future
+_future_class = None
 
-    return _Future()
+
+def _Future(core):
+    """A cconc Future of the executor whose _Core is `core`."""
+    global _future_class
+    if _future_class is None:
+        # cconc.futures imports this module: its Future is subclassed later
+        from cconc.futures import Future as base
+
+        class Future(base):
+            # A caller waiting in result() or exception() reads the pool's
+            # results itself while no other caller does (Pool's collect_for):
+            # one wake-up less than waiting for the collector to complete it.
+            __slots__ = ("_executor_core", "_with_callbacks")
+            __module__ = base.__module__
+            __doc__ = base.__doc__
+
+            def add_done_callback(self, fn):
+                # (its completion is then left to the collector thread)
+                self._with_callbacks = True
+                base.add_done_callback(self, fn)
+
+            def result(self, timeout=None):
+                return base.result(self, self._collect(timeout))
+
+            def exception(self, timeout=None):
+                return base.exception(self, self._collect(timeout))
+
+            def _collect(self, timeout):
+                pool = self._executor_core.pool
+                if pool is None or self.done():
+                    return timeout
+                return pool._core.collect_for(self.done, timeout)
+
+        _future_class = Future
+    f = _future_class()
+    f._executor_core = core
+    f._with_callbacks = False
+    return f
 
 
 class ProcessPoolExecutor(_std_process.ProcessPoolExecutor):
@@ -631,7 +672,7 @@ class ProcessPoolExecutor(_std_process.ProcessPoolExecutor):
             core.check_accepting()
             # as the stdlib's submit(), which starts the workers
             core.start_pool()
-        f = _Future()
+        f = _Future(core)
         try:
             payload = _dumps((fn, args, kwargs))
         except Exception as e:
@@ -673,7 +714,7 @@ class ProcessPoolExecutor(_std_process.ProcessPoolExecutor):
             per_batch = None
 
         def submit_batch(batch):
-            f = _Future()
+            f = _Future(core)
             try:
                 payload = _dumps((fn, batch))
             except Exception as e:

@@ -1,5 +1,6 @@
 """Shared test helpers."""
 import os
+import random
 import signal
 import threading
 import time
@@ -29,6 +30,24 @@ def assert_interrupted(blocking_call, delay=0.2):
     finally:
         timer.cancel()
     assert time.monotonic() - start < delay + SLACK
+
+
+def run_with_random_ctrl_c(calls, max_delay):
+    """Run each of `calls` while a SIGINT (a Ctrl-C at the keyboard) arrives
+    at a random moment within `max_delay` seconds: mostly while the call
+    runs, sometimes as it returns. Returns how many raised KeyboardInterrupt."""
+    interrupted = 0
+    for call in calls:
+        timer = interrupt_main_after(random.uniform(0, max_delay))
+        try:
+            try:
+                call()
+            finally:
+                timer.cancel()
+                timer.join()  # a SIGINT it sent is handled by now, in this try
+        except KeyboardInterrupt:
+            interrupted += 1
+    return interrupted
 
 
 def run_in_fork(child):

@@ -13,7 +13,7 @@ import warnings
 
 import pytest
 
-from helpers import SLACK, assert_interrupted, wait_until
+from helpers import SLACK, assert_interrupted, interrupt_main_after, run_with_random_ctrl_c, wait_until
 
 import cconc.multiprocessing as cmp
 from cconc.multiprocessing.pool import WorkerLostError
@@ -628,12 +628,64 @@ def test_submit_batch_cancel(cpool):
     assert sorted(set(done) | set(dropped)) == list(range(500))
 
 
-def test_callbacks_run_on_collector_thread(cpool):
-    p = cpool(1)
+def test_callbacks_not_run_by_the_waiting_caller(pool_of):
+    # cconc: a caller waiting in get() reads the pool's results itself, and
+    # leaves those with callbacks to the collector (the stdlib's run on its
+    # result-handler thread)
+    p = pool_of(2)
     where = []
-    p.apply_async(sqr, (1,), callback=lambda v: where.append(threading.current_thread())).get(10)
-    wait_until(lambda: where)
-    assert where[0] is not threading.current_thread()
+    for i in range(20):
+        note = lambda v: where.append(threading.current_thread())  # noqa: E731
+        if i % 2:
+            r = p.apply_async(sqr, (i, 0.002), callback=note)
+        else:
+            r = p.apply_async(raise_value_error, (i,), error_callback=note)
+        r.wait(10)
+        assert r.ready()
+    wait_until(lambda: len(where) == 20)
+    assert threading.current_thread() not in where
+
+
+def test_ctrl_c_while_waiting_loses_no_result(pool_of):
+    # cconc: a caller waiting in get() may be reading the pool's results
+    # itself; a Ctrl-C at any moment must drop none, its own or another's
+    p = pool_of(2)
+    rs = []
+    called = []
+
+    def submit_then_get(i):
+        callback = called.append if i % 3 == 0 else None
+        r = p.apply_async(sqr, (i, 0.004), callback=callback)
+        rs.append(r)
+        return lambda: r.get(30)
+
+    interrupted = run_with_random_ctrl_c((submit_then_get(i) for i in range(60)), 0.008)
+    assert interrupted > 0
+    assert [r.get(30) for r in rs] == [i * i for i in range(60)]
+    wait_until(lambda: len(called) == 20)
+    assert sorted(called) == [i * i for i in range(0, 60, 3)]
+    p.close()
+    p.join()
+
+
+def test_sigint_handler_that_returns_lets_get_wait_on(pool_of):
+    p = pool_of(1)
+    seen = []
+
+    def handler(signum, frame):
+        seen.append(signum)
+
+    old = signal.signal(signal.SIGINT, handler)
+    try:
+        r = p.apply_async(sqr, (3, 0.3))
+        timer = interrupt_main_after(0.05)
+        assert r.get(30) == 9
+        timer.join()
+        wait_until(lambda: seen)
+        assert seen == [signal.SIGINT]
+        assert signal.getsignal(signal.SIGINT) is handler
+    finally:
+        signal.signal(signal.SIGINT, old)
 
 
 def test_imap_endless_is_bounded(cpool):

@@ -21,7 +21,7 @@ import pytest
 import concurrent.futures as std_futures
 from concurrent.futures.process import BrokenProcessPool, _RemoteTraceback
 
-from helpers import SLACK, assert_interrupted, interrupt_main_after, wait_until
+from helpers import SLACK, assert_interrupted, interrupt_main_after, run_with_random_ctrl_c, wait_until
 
 LONG = 60
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -85,6 +85,12 @@ def return_error_at_unpickle():
 
 def identity(x):
     return x
+
+
+def when_file_exists(path, value=None):
+    while not os.path.exists(path):
+        time.sleep(0.001)
+    return value
 
 
 INIT_STATE = "uninitialized"
@@ -481,6 +487,38 @@ def test_callbacks_run(futures_mod):
         f = ex.submit(mul, 4, 5)
         f.add_done_callback(lambda fut: (got.append(fut.result()), seen.set()))
         assert seen.wait(LONG) and got == [20]
+
+
+def test_callbacks_not_run_by_the_waiting_caller(futures_mod, tmp_path):
+    # cconc: a caller waiting in result() reads the pool's results itself,
+    # and leaves the completion of futures with callbacks to the collector
+    # (the stdlib runs them on its manager thread)
+    with executor(futures_mod) as ex:
+        where = []
+        for i in range(10):
+            go = tmp_path / ("go%d" % i)
+            f = ex.submit(when_file_exists, str(go), i)
+            f.add_done_callback(lambda fut: where.append(threading.current_thread()))
+            go.touch()
+            assert f.result(LONG) == i
+        wait_until(lambda: len(where) == 10)
+        assert threading.current_thread() not in where
+
+
+def test_ctrl_c_while_waiting_loses_no_result(futures_mod):
+    # cconc: a caller waiting in result() may be reading the pool's results
+    # itself; a Ctrl-C at any moment must drop none, its own or another's
+    with executor(futures_mod) as ex:
+        fs = []
+
+        def submit_then_result(i):
+            f = ex.submit(sleep_then, 0.004, i)
+            fs.append(f)
+            return lambda: f.result(LONG)
+
+        interrupted = run_with_random_ctrl_c((submit_then_result(i) for i in range(60)), 0.008)
+        assert interrupted > 0
+        assert [f.result(LONG) for f in fs] == list(range(60))
 
 
 def test_asyncio_run_in_executor_and_wrap_future(futures_mod):

@@ -13,7 +13,10 @@ callbacks and errors are the running version's own), on another design:
 * One collector thread in the parent (no task-, result- or worker-handler
   threads) moves results out of the result ring, completes the results and
   runs the callbacks (as the stdlib's result-handler thread does), refills
-  the workers' rings and watches the workers' sentinels.
+  the workers' rings and watches the workers' sentinels. A caller waiting
+  for its result reads the result ring itself while no other caller does
+  (one wake-up less per result: see _Core.collect_for); it leaves results
+  with callbacks to the collector.
 * ``imap``/``imap_unordered`` read their iterable lazily and keep a bounded
   window of tasks in flight or not yet consumed.
 * A worker that dies (a signal, ``os._exit``, a crash, an initializer that
@@ -46,15 +49,19 @@ Private hooks (stable; cconc.futures.ProcessPoolExecutor builds on them)
 ``pool._submit_batch(func, args_list, on_done)``
     Submit ``func(*args)`` for every tuple of ``args_list``; tasks go to the
     workers in groups (as ``map(chunksize=1)`` does). ``on_done(index, ok,
-    value)`` is called on the collector thread once per task: ``ok`` True
-    with the return value, or False with the exception (with its
-    ``RemoteTraceback`` cause, or a ``WorkerLostError``). Returns a handle
+    value)`` is called once per task, on the collector thread or on a caller
+    thread reading results for itself (``_core.direct_reader`` is then its
+    ident; ``_core.on_collector(fn, *args)`` moves work to the collector):
+    ``ok`` True with the return value, or False with the exception (with its
+    ``RemoteTraceback`` cause, or a ``WorkerLostError``: those always on the
+    collector). Returns a handle
     whose ``cancel()`` drops the tasks not yet sent to a worker and returns
     their indices (their ``on_done`` is never called). Raises ``ValueError``
     when the pool is not running.
 Callbacks of ``apply_async``/``map_async``/``starmap_async`` run on the
 collector thread, as the stdlib runs them on its result-handler thread.
 """
+import _signal
 import collections
 import itertools
 import os
@@ -86,6 +93,7 @@ from multiprocessing.pool import (  # noqa: F401
 
 from cconc import _mirror
 from cconc.threading import Event as _Event
+from cconc.threading import Lock as _Lock
 
 __all__ = ["Pool", "ThreadPool"]
 
@@ -325,6 +333,33 @@ class _Source:
         self.chunksize = chunksize  # items per task
 
 
+class _SigintHold:
+    """Holds SIGINT's Python handler back (main thread only): a SIGINT
+    meanwhile is noted in `caught`, and the handler runs at release().
+    (_signal: signal.signal's enum conversions cost 8 us here, the call 0.5.)"""
+
+    def __init__(self):
+        self.caught = None
+        self.old = _signal.getsignal(signal.SIGINT)
+        self.handler = self.note
+        if callable(self.old):
+            _signal.signal(signal.SIGINT, self.handler)
+        else:
+            self.old = None  # ignored, or the default action: nothing to hold
+
+    def note(self, signum, frame):
+        if self.caught is None:
+            self.caught = (signum, frame)
+
+    def release(self):
+        if self.old is None:
+            return
+        if _signal.getsignal(signal.SIGINT) is self.handler:  # not replaced meanwhile
+            _signal.signal(signal.SIGINT, self.old)
+        if self.caught is not None:
+            self.old(*self.caught)
+
+
 class _Core:
     """The pool's state, shared by the Pool, its collector thread and its
     finalizer (which must not hold the Pool itself, so that an unreferenced
@@ -358,6 +393,16 @@ class _Core:
         self.fail_later = []  # (result, index, exc): tasks whose iterable raised
         self.lengths = []  # (imap result, length) to set outside the lock
         self.byes = []  # workers that said goodbye
+        self.next_look = 0.0  # when to look at the workers' sentinels again
+        # Who reads the result ring: the collector, or a caller waiting for
+        # its result (collect_for). `reader` is held while reading and acting
+        # on what was read; the collector keeps out while direct_reader is
+        # set or direct_rounds moved in its last slice; `turn` calls it back.
+        self.reader = _Lock()
+        self.direct_reader = None
+        self.direct_rounds = 0
+        self.turn = _Event()
+        self.deferred = collections.deque()  # (fn, args) for the collector thread: see on_collector
 
     # ------------------------------------------------ workers
 
@@ -627,13 +672,20 @@ class _Core:
         return True
 
     def finish(self, done):
-        """Complete the results of these groups (from account())."""
+        """Complete the results of these groups (from account()). A caller
+        collecting for itself leaves results with callbacks to the
+        collector thread, where the stdlib's result-handler thread runs them."""
         cache = self.cache
         complete = self._complete
+        direct = self.direct_reader == threading.get_ident()
         with self.complete_lock:
-            for job, i0, res in done:
+            for group in done:
+                job, i0, res = group
                 result = cache.get(job)
                 if result is None:
+                    continue
+                if direct and (getattr(result, "_callback", None) or getattr(result, "_error_callback", None)):
+                    self.on_collector(self.finish, [group])
                     continue
                 set_many = getattr(result, "_set_many", None)
                 if set_many is not None:
@@ -723,60 +775,115 @@ class _Core:
 
     # ------------------------------------------------ the collector
 
+    def process(self, msgs, woken):
+        """The collector, under the reader lock: act on messages read from
+        the result ring, look at the workers' sentinels when due (or at a
+        wake-up), reap, refill, and complete the results last: a caller
+        woken by its result then finds this thread no longer holding the GIL."""
+        done = []
+        try:
+            for m in msgs:
+                if not self.account(m, done):
+                    woken = True
+        except Exception:  # pragma: no cover  (a bug: keep collecting rather than hang the pool)
+            self.report("Pool collector")
+        ended = []
+        if self.byes:
+            with self.lock:
+                ended, self.byes = self.byes, []
+            for w in ended:
+                w.process.join(1.0)  # it said goodbye: it is ending now
+        now = time.monotonic()
+        if woken or now >= self.next_look:
+            # a death is seen here (or at a wake-up), at most _WATCH_SLICE
+            # late, also while results keep coming
+            self.next_look = now + _WATCH_SLICE
+            ready = self.poller.poll(0)
+            if ready:
+                ended.extend(self.by_fd[fd] for fd, ev in ready
+                             if fd in self.by_fd and self.by_fd[fd] not in ended)
+        if ended:
+            self.reap([w for w in ended if w.process.exitcode is not None])
+        self.refill_and_finish(done)
+
+    def process_direct(self, msgs):
+        """A caller collecting for itself, under the reader lock: only move
+        results (completing those without callbacks); goodbyes, wake-ups,
+        deaths and callbacks are the collector's."""
+        done = []
+        call_collector = False
+        for m in msgs:
+            if not self.account(m, done):
+                call_collector = True  # a wake-up meant for the collector
+        if call_collector or self.byes:
+            self.turn.set()
+        self.refill_and_finish(done)
+
+    def refill_and_finish(self, done):
+        if self.pending or self.fail_later or self.lengths:
+            # (read unlocked: whoever adds to them plans and sends itself)
+            with self.lock:
+                sends = self.plan()
+            self.send(sends)
+        try:
+            self.finish(done)
+        except Exception:  # pragma: no cover
+            self.report("Pool collector")
+
+    def on_collector(self, fn, *args):
+        """Have the collector thread run fn(*args) soon."""
+        self.deferred.append((fn, args))
+        self.wake()  # also if it sleeps on the ring, having just stopped keeping out
+
+    def run_deferred(self):
+        while self.deferred:
+            fn, args = self.deferred.popleft()
+            try:
+                fn(*args)
+            except Exception:  # pragma: no cover  (a bug)
+                self.report("Pool collector")
+
     def collect(self):
+        """The collector thread: reads the result ring, except while a
+        caller waiting for its result reads it itself (see collect_for)."""
         from queue import Empty
 
         get_many = self.results.get_many
-        poll = self.poller.poll
-        account = self.account
-        next_look = 0.0  # when to look at the workers' sentinels again
+        reader = self.reader
+        seen = self.direct_rounds
         while not self.collector_stop:
-            try:
-                msgs = get_many(256, True, _WATCH_SLICE)
-            except Empty:
-                msgs = ()
-            except Exception:
-                if self.collector_stop:
-                    break
-                self.report("Pool collector")
-                continue
-            done = []
-            woken = not msgs
-            try:
-                for m in msgs:
-                    if not account(m, done):
-                        woken = True
-            except Exception:  # pragma: no cover  (a bug: keep collecting rather than hang the pool)
-                self.report("Pool collector")
-            msgs = m = None
-            # Everything but completing the results first: a caller woken by
-            # its result then finds us back asleep, not holding the GIL.
-            ended = []
-            if self.byes:
-                with self.lock:
-                    ended, self.byes = self.byes, []
-                for w in ended:
-                    w.process.join(1.0)  # it said goodbye: it is ending now
-            now = time.monotonic()
-            if woken or now >= next_look:
-                # a death is seen here (or at a wake-up), at most
-                # _WATCH_SLICE late, also while results keep coming
-                next_look = now + _WATCH_SLICE
-                ready = poll(0)
-                if ready:
-                    ended.extend(self.by_fd[fd] for fd, ev in ready
-                                 if fd in self.by_fd and self.by_fd[fd] not in ended)
-            if ended:
-                self.reap([w for w in ended if w.process.exitcode is not None])
-            with self.lock:
-                sends = self.plan()
-            if sends or self.fail_later or self.lengths:
-                self.send(sends)
-            try:
-                self.finish(done)
-            except Exception:  # pragma: no cover
-                self.report("Pool collector")
-            done = None
+            if self.deferred:
+                self.run_deferred()
+            if self.direct_reader is not None or self.direct_rounds != seen:
+                # Callers collect for themselves: keep out of their way (one
+                # wake-up less per result) and only watch the workers, until
+                # a caller leaves with other work outstanding (turn) or a
+                # whole slice passes without one.
+                seen = self.direct_rounds
+                if self.turn.wait(_WATCH_SLICE):
+                    self.turn.clear()
+                    seen = self.direct_rounds  # read next, unless a caller still does
+                # The poller is the collector's alone: look without the
+                # reader lock, which a caller holds a slice at a time (and
+                # then hands over: the lock is FIFO).
+                if (self.byes or self.poller.poll(0)) and reader.acquire(True, _SEND_SLICE_MAX):
+                    try:
+                        self.process((), True)
+                    finally:
+                        reader.release()
+            elif reader.acquire(True, _WATCH_SLICE):
+                try:
+                    try:
+                        msgs = get_many(256, True, _WATCH_SLICE)
+                    except Empty:
+                        msgs = ()
+                    self.process(msgs, not msgs)
+                    msgs = None
+                except Exception:
+                    if not self.collector_stop:
+                        self.report("Pool collector")
+                finally:
+                    reader.release()
             if self.state == CLOSE:
                 self.maybe_finish_close()
                 if not self.workers or self.all_stopping():
@@ -787,10 +894,79 @@ class _Core:
                     break
         util.debug("collector exiting")
 
+    def collect_for(self, ready, timeout):
+        """Called by a caller about to wait for a result: until ready() (its
+        result completed) or `timeout` passes, read the result ring in this
+        thread if no other caller does, so that the worker's message wakes
+        this thread itself instead of the collector, which would then wake
+        this thread. Every result read is completed here (callbacks run
+        here), as the collector would. Returns the timeout left for the
+        caller's own wait (None: no timeout), which returns at once when
+        ready.
+
+        In the main thread, SIGINT's handler is held back meanwhile, so that
+        Ctrl-C never drops what was read; it runs (KeyboardInterrupt is
+        raised) at most one _WATCH_SLICE later."""
+        from queue import Empty
+
+        if ready():
+            return timeout
+        if timeout is not None:
+            try:
+                if not timeout > 0:  # also NaN: the caller's own wait judges it
+                    return timeout
+                deadline = time.monotonic() + timeout
+            except TypeError:
+                return timeout
+        else:
+            deadline = None
+        me = threading.get_ident()
+        with self.lock:
+            if (self.direct_reader is not None or self.state != RUN or self.collector_stop
+                    or self.collector is threading.current_thread()):
+                # another caller reads (and completes ours too); or the pool
+                # is closing; or this is a callback on the collector thread
+                return timeout
+            self.direct_reader = me
+            self.direct_rounds += 1
+        held = _SigintHold() if me == threading.main_thread().ident else None
+        reader = self.reader
+        try:
+            while not ready() and not (held is not None and held.caught):
+                slice_ = _WATCH_SLICE
+                if deadline is not None:
+                    slice_ = min(slice_, deadline - time.monotonic())
+                    if slice_ <= 0:
+                        break
+                if not reader.acquire(True, slice_):
+                    continue
+                try:
+                    if ready():
+                        break
+                    try:
+                        msgs = self.results.get_many(256, True, slice_)
+                    except Empty:
+                        msgs = ()
+                    self.process_direct(msgs)
+                    msgs = None
+                finally:
+                    reader.release()
+        finally:
+            with self.lock:
+                self.direct_reader = None
+                outstanding = bool(self.cache or self.pending)
+            if outstanding:
+                self.turn.set()  # the collector reads again
+            if held is not None:
+                held.release()  # may raise KeyboardInterrupt
+        if deadline is None:
+            return None
+        return max(0.0, deadline - time.monotonic())
+
     def all_stopping(self):
         """Closed, no work left, every worker asked to end and idle."""
         with self.lock:
-            if self.cache or self.pending or self.fail_later or self.lengths:
+            if self.cache or self.pending or self.fail_later or self.lengths or self.deferred:
                 return False
             return all(w.stopping and not w.inflight for w in self.workers.values())
 
@@ -828,6 +1004,7 @@ class _Core:
 
     def wake(self):
         """Wake the collector now (it also looks every _WATCH_SLICE)."""
+        self.turn.set()
         try:
             self.results.put(None)
         except Exception:
@@ -891,6 +1068,12 @@ class ApplyResult(_std_pool.ApplyResult):
         self._callback = callback
         self._error_callback = error_callback
         self._cache[self._job] = self
+
+    def wait(self, timeout=None):
+        core = getattr(self._pool, "_core", None)  # the pool, until completed
+        if core is not None:
+            timeout = core.collect_for(self._event.is_set, timeout)
+        self._event.wait(timeout)
 
 
 AsyncResult = ApplyResult
