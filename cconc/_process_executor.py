@@ -257,10 +257,12 @@ class _Core:
             self.check_accepting()
             self.start_pool()
             self.idle.clear()
-            if not self.queued and len(self.inflight) < self.window // 2:
-                # The workers may lack work and nothing waits before this
-                # call: it goes to the pool now (its future is not out yet,
-                # so nothing can have cancelled it).
+            n = len(self.inflight)
+            if not self.queued and n < self.base_window and (not n or self.window - n >= self.window // 2):
+                # What hand_off() would do with this call alone queued: the
+                # workers may lack work and nothing waits before it, so it
+                # goes to the pool now (its future is not out yet, so
+                # nothing can have cancelled it).
                 self.inflight[id(item)] = item
                 pool = self.pool
             else:
