@@ -11,7 +11,6 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
-#include <sched.h>
 #include <stdatomic.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -32,14 +31,14 @@
 #define SLICE_NS ((int64_t)50 * 1000000)
 /* How often a bounded put past its deadline re-checks why the lock is held. */
 #define LOCK_POLL_NS ((int64_t)1000000)
-/* A few microseconds of pause instructions, then two sched_yield(), before
- * sleeping (see spin_until_changed): longer spins measured slower on a busy
- * 2-core machine, where the spinning process takes the core its partner needs. */
-#ifndef SPIN_YIELDS
-#  define SPIN_YIELDS 2
-#endif
-#ifndef SPIN_ROUNDS
-#  define SPIN_ROUNDS 64
+/* How long a wait spins (pause instructions, checking the word) before
+ * sleeping on the futex: about as long as the other process takes to answer
+ * when it runs on another core. No sched_yield(): on a busy machine it hands
+ * the core to whatever else is runnable for a whole time slice (milliseconds,
+ * measured: 3 ms per queue round trip with two CPU hogs), where sleeping on
+ * the futex gets the waiter back as soon as it is woken. */
+#ifndef SPIN_NS
+#  define SPIN_NS 5000
 #endif
 #define CHAN_MAGIC 0x71636363u /* "cccq" */
 #define CHAN_VERSION 3u
@@ -142,19 +141,19 @@ static inline void cpu_relax(void)
 static int spin_until_changed(const void *addr, uint32_t expected)
 {
     const _Atomic uint32_t *word = (const _Atomic uint32_t *)addr;
-    for (int i = 0; i < SPIN_ROUNDS; i++) {
+    int64_t end = 0;
+    for (int i = 0;; i++) {
         if (atomic_load_explicit(word, memory_order_acquire) != expected)
             return 1;
+        if ((i & 15) == 15) { /* the clock every 16 rounds: a read costs tens of ns */
+            int64_t now = cc_monotonic_ns();
+            if (!end)
+                end = now + SPIN_NS;
+            else if (now >= end)
+                return 0;
+        }
         cpu_relax();
     }
-    /* then give the core away a few times: on a busy machine the other
-     * process may be waiting for it */
-    for (int i = 0; i < SPIN_YIELDS; i++) {
-        if (atomic_load_explicit(word, memory_order_acquire) != expected)
-            return 1;
-        sched_yield();
-    }
-    return atomic_load_explicit(word, memory_order_acquire) != expected;
 }
 
 /* Sleep while *addr == expected, at most one slice and not past `deadline`,
