@@ -342,10 +342,13 @@ class _SigintHold:
         self.caught = None
         self.old = _signal.getsignal(signal.SIGINT)
         self.handler = self.note
-        if callable(self.old):
-            _signal.signal(signal.SIGINT, self.handler)
-        else:
+        if not callable(self.old):
             self.old = None  # ignored, or the default action: nothing to hold
+            return
+        try:
+            _signal.signal(signal.SIGINT, self.handler)
+        except ValueError:  # not the main interpreter, whose handlers run elsewhere
+            self.old = None
 
     def note(self, signum, frame):
         if self.caught is None:
@@ -899,14 +902,15 @@ class _Core:
         result completed) or `timeout` passes, read the result ring in this
         thread if no other caller does, so that the worker's message wakes
         this thread itself instead of the collector, which would then wake
-        this thread. Every result read is completed here (callbacks run
-        here), as the collector would. Returns the timeout left for the
-        caller's own wait (None: no timeout), which returns at once when
-        ready.
+        this thread. The results read are completed here, except those with
+        callbacks, which go to the collector (process_direct). Returns the
+        timeout left for the caller's own wait (None: no timeout), which
+        returns at once when ready.
 
-        In the main thread, SIGINT's handler is held back meanwhile, so that
-        Ctrl-C never drops what was read; it runs (KeyboardInterrupt is
-        raised) at most one _WATCH_SLICE later."""
+        In the main thread, SIGINT's handler is held back from before this
+        thread claims the ring until it gives it back, so that Ctrl-C never
+        drops what was read nor leaves the ring claimed; the handler runs
+        (KeyboardInterrupt is raised) at most one _WATCH_SLICE late."""
         from queue import Empty
 
         if ready():
@@ -921,17 +925,19 @@ class _Core:
         else:
             deadline = None
         me = threading.get_ident()
-        with self.lock:
-            if (self.direct_reader is not None or self.state != RUN or self.collector_stop
-                    or self.collector is threading.current_thread()):
-                # another caller reads (and completes ours too); or the pool
-                # is closing; or this is a callback on the collector thread
-                return timeout
-            self.direct_reader = me
-            self.direct_rounds += 1
         held = _SigintHold() if me == threading.main_thread().ident else None
-        reader = self.reader
+        claimed = False
         try:
+            with self.lock:
+                if (self.direct_reader is not None or self.state != RUN or self.collector_stop
+                        or self.collector is threading.current_thread()):
+                    # another caller reads (and completes ours too); or the
+                    # pool is closing; or this is a callback on the collector
+                    return timeout
+                self.direct_reader = me
+                self.direct_rounds += 1
+                claimed = True
+            reader = self.reader
             while not ready() and not (held is not None and held.caught):
                 slice_ = _WATCH_SLICE
                 if deadline is not None:
@@ -952,11 +958,12 @@ class _Core:
                 finally:
                     reader.release()
         finally:
-            with self.lock:
-                self.direct_reader = None
-                outstanding = bool(self.cache or self.pending)
-            if outstanding:
-                self.turn.set()  # the collector reads again
+            if claimed:
+                with self.lock:
+                    self.direct_reader = None
+                    outstanding = bool(self.cache or self.pending)
+                if outstanding:
+                    self.turn.set()  # the collector reads again
             if held is not None:
                 held.release()  # may raise KeyboardInterrupt
         if deadline is None:
