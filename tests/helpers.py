@@ -38,13 +38,17 @@ def run_with_random_ctrl_c(calls, max_delay):
     runs, sometimes as it returns. Returns how many raised KeyboardInterrupt."""
     interrupted = 0
     for call in calls:
-        timer = interrupt_main_after(random.uniform(0, max_delay))
+        timer = None
         try:
             try:
+                # (the SIGINT may come before start() returns: on a slow
+                # machine starting a thread can take longer than the delay)
+                timer = interrupt_main_after(random.uniform(0, max_delay))
                 call()
             finally:
-                timer.cancel()
-                timer.join()  # a SIGINT it sent is handled by now, in this try
+                if timer is not None:
+                    timer.cancel()
+                    timer.join()  # a SIGINT it sent is handled by now, in this try
         except KeyboardInterrupt:
             interrupted += 1
     return interrupted
