@@ -603,8 +603,8 @@ def _Future(core):
 
             def _collect(self, timeout):
                 pool = self._executor_core.pool
-                if pool is None or self.done():
-                    return timeout
+                if pool is None or self._with_callbacks or self.done():
+                    return timeout  # (with callbacks, the collector completes it)
                 return pool._core.collect_for(self.done, timeout)
 
         _future_class = Future

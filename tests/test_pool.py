@@ -637,11 +637,12 @@ def test_callbacks_not_run_by_the_waiting_caller(pool_of):
     for i in range(20):
         note = lambda v: where.append(threading.current_thread())  # noqa: E731
         if i % 2:
-            r = p.apply_async(sqr, (i, 0.002), callback=note)
+            p.apply_async(sqr, (i,), callback=note)
         else:
-            r = p.apply_async(raise_value_error, (i,), error_callback=note)
-        r.wait(10)
-        assert r.ready()
+            p.apply_async(raise_value_error, (i,), error_callback=note)
+        # a slower task without callbacks: waiting for it, the caller reads
+        # the other's result first
+        assert p.apply_async(sqr, (i, 0.005)).get(10) == i * i
     wait_until(lambda: len(where) == 20)
     assert threading.current_thread() not in where
 

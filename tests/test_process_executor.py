@@ -500,6 +500,9 @@ def test_callbacks_not_run_by_the_waiting_caller(futures_mod, tmp_path):
             f = ex.submit(when_file_exists, str(go), i)
             f.add_done_callback(lambda fut: where.append(threading.current_thread()))
             go.touch()
+            # a slower call without callbacks: waiting for it, the caller
+            # reads the other's result first
+            assert ex.submit(sleep_then, 0.005, i).result(LONG) == i
             assert f.result(LONG) == i
         wait_until(lambda: len(where) == 10)
         assert threading.current_thread() not in where

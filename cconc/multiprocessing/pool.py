@@ -1078,7 +1078,8 @@ class ApplyResult(_std_pool.ApplyResult):
 
     def wait(self, timeout=None):
         core = getattr(self._pool, "_core", None)  # the pool, until completed
-        if core is not None:
+        if core is not None and not (self._callback or self._error_callback):
+            # (with callbacks, the collector completes it: nothing to gain)
             timeout = core.collect_for(self._event.is_set, timeout)
         self._event.wait(timeout)
 
