@@ -480,9 +480,10 @@ def test_thread_names(futures_mod, caplog):
         assert name in {t.name for t in threading.enumerate()}
         assert ex.submit(lambda: threading.current_thread() in threading.enumerate()).result()
     with futures_mod.ThreadPoolExecutor(2, thread_name_prefix="pfx") as ex:
-        gate = threading.Event()
-        fs = [ex.submit(lambda: (gate.wait(LONG), threading.current_thread().name)[1]) for _ in range(2)]
-        gate.set()
+        # both calls must run at once, so on both threads (an Event set by
+        # this thread could let one worker run both, the other still starting)
+        both = threading.Barrier(2)
+        fs = [ex.submit(lambda: (both.wait(LONG), threading.current_thread().name)[1]) for _ in range(2)]
         assert sorted(f.result() for f in fs) == ["pfx_0", "pfx_1"]
         log = logging.getLogger("cconc.test.threadname")
         handler = logging.Handler()
