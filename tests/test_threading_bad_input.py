@@ -172,15 +172,17 @@ def _cases(threading, queue):
     return {name: case for name, case in cases.items() if case[2] is not None}
 
 
-def _outcomes(threading, queue, patience=2.0):
-    """Run every (case, value) at once, each in its own thread; the calls
-    still running once none has ended for `patience` seconds are woken and
-    reported as blocking. (A deadline per call is not enough: with a thousand
-    threads taking turns at the GIL, a call that returns at once may wait
-    seconds for its turn, under load.)"""
+def _outcomes(threading, queue, patience=2.0, only=None):
+    """Run every (case, value) at once (or those of `only`), each in its own
+    thread; the calls still running once none has ended for `patience`
+    seconds are woken and reported as blocking. (A deadline per call is not
+    enough: with a thousand threads taking turns at the GIL, a call that
+    returns at once may wait seconds for its turn, under load.)"""
     runs = []
     for name, (values, setup, call) in _cases(threading, queue).items():
         for value in values:
+            if only is not None and (name, repr(value)) not in only:
+                continue
             obj, unblock = setup()
             result = {}
 
@@ -223,6 +225,14 @@ def test_bad_timeouts_blocking_and_counts_match_the_stdlib():
 
     expected = _outcomes(std_threading, std_queue)
     got = _outcomes(cconc.threading, cconc.queue)
+    # A call reported as blocking may only have been starved of the GIL for
+    # `patience` seconds on a loaded machine (it happened once in CI, on
+    # 3.9's stdlib side): a difference counts when it persists with the case
+    # run alone.
+    differing = {key for key in expected if expected[key] != got[key]}
+    if differing:
+        expected.update(_outcomes(std_threading, std_queue, only=differing))
+        got.update(_outcomes(cconc.threading, cconc.queue, only=differing))
     differences = [f"{name} with {value}: stdlib {expected[name, value]}, cconc {got[name, value]}"
                    for name, value in expected if expected[name, value] != got[name, value]]
     assert differences == [], "\n".join([f"{len(differences)} of {len(expected)} differ:"] + differences)
