@@ -5,16 +5,19 @@ subclasses of the stdlib's ``ApplyResult``, ``MapResult``, ``IMapIterator``
 and ``IMapUnorderedIterator``, so ``get``/``wait``/``ready``/``successful``,
 callbacks and errors are the running version's own), on another design:
 
-* Each worker has its own task ring (a cconc process-shared channel whose
-  only writer is the parent and only reader that worker); results come back
-  on one result ring. Tasks travel in *groups* (many tasks per message, even
+* Each worker has its own pair of rings (cconc process-shared channels): a
+  task ring (the parent its only writer, that worker its only reader) and a
+  result ring (that worker its only writer, the parent its only reader), so
+  no lock is shared between processes and a worker that dies at any instant
+  cannot wedge another. Every worker rings one doorbell after placing a
+  result, on which the parent sleeps (_ResultRings). Tasks travel in *groups* (many tasks per message, even
   with ``chunksize=1``), pickled once with ``ForkingPickler`` when they are
   sent; the function of a group is pickled once per message.
 * One collector thread in the parent (no task-, result- or worker-handler
-  threads) moves results out of the result ring, completes the results and
+  threads) moves results out of the result rings, completes the results and
   runs the callbacks (as the stdlib's result-handler thread does), refills
   the workers' rings and watches the workers' sentinels. A caller waiting
-  for its result reads the result ring itself while no other caller does
+  for its result reads the result rings itself while no other caller does
   (one wake-up less per result: see _Core.collect_for); it leaves results
   with callbacks to the collector.
 * ``imap``/``imap_unordered`` read their iterable lazily and keep a bounded
@@ -228,16 +231,19 @@ class _ParentGone(BaseException):
     """The pool's process ended while this worker waited to send a result."""
 
 
-def _result_sender(results, parent_gone):
-    """put() on the result ring that, when the ring stays full, checks in
-    slices that the pool's process (its only reader) still lives."""
+def _result_sender(results, bell, parent_gone):
+    """put() on this worker's result ring, then a ring of the parent's
+    doorbell; when the ring stays full, checks in slices that the pool's
+    process (its only reader) still lives."""
     put = results._put_timeout
+    ring = bell.ring
 
     def send(obj):
         slice_ = _PARENT_SLICE
         while True:
             try:
                 put(obj, slice_)
+                ring()
                 return
             except _Full:
                 pass
@@ -248,7 +254,7 @@ def _result_sender(results, parent_gone):
     return send
 
 
-def _worker_main(tasks, results, wid, initializer, initargs, maxtasks, wrap_exception):
+def _worker_main(tasks, results, bell, wid, initializer, initargs, maxtasks, wrap_exception):
     """The loop of a worker process: read task groups from its ring, run
     them, send their results. Ends on None (close) or after maxtasks tasks."""
     try:
@@ -262,7 +268,7 @@ def _worker_main(tasks, results, wid, initializer, initargs, maxtasks, wrap_exce
     # is gone (a SIGKILL leaves no time to stop us): an idle worker, or one
     # waiting for room in the result ring, checks that in slices.
     parent_gone = _parent_watch()
-    put = _result_sender(results, parent_gone)
+    put = _result_sender(results, bell, parent_gone)
     try:
         _worker_loop(get_many, put, parent_gone, wid, maxtasks, wrap_exception)
     except _ParentGone:
@@ -333,6 +339,67 @@ class _Source:
         self.chunksize = chunksize  # items per task
 
 
+class _ResultRings:
+    """The parent's end of the workers' result rings: one ring per worker
+    (that worker its only writer, the parent its only reader) and one
+    doorbell that every worker rings after placing a message, on which the
+    reader sleeps. Read by one thread at a time (the pool's reader lock);
+    rings are added by whoever starts a worker, and dropped by the reader."""
+
+    def __init__(self, ctx):
+        from .queues import SimpleQueue, _Doorbell
+
+        self.ctx = ctx
+        self.new_queue = SimpleQueue
+        self.bell = _Doorbell()
+        self.by_wid = {}
+        self.rings = ()  # a snapshot of by_wid's rings, replaced on change
+        self.woken = False
+
+    def add(self, wid):
+        ring = self.new_queue(ctx=self.ctx, buffer_size=_RESULT_RING_SIZE)
+        self.by_wid[wid] = ring
+        self.rings = tuple(self.by_wid.values())
+        return ring
+
+    def drop(self, wid):
+        """Forget an ended worker's ring once drained. (Not closed: a
+        caller may still hold the old snapshot; its fd goes with the last
+        reference.)"""
+        if self.by_wid.pop(wid, None) is not None:
+            self.rings = tuple(self.by_wid.values())
+
+    def poll(self):
+        """Every message waiting in the rings now."""
+        msgs = []
+        for ring in self.rings:
+            while not ring.empty():
+                msgs += ring.get_many(256, False)
+        return msgs
+
+    def get_many(self, timeout, collector=False):
+        """The messages in the rings, waiting up to `timeout` for one: an
+        empty list when it passed, or (for the collector) at a wake()."""
+        bell = self.bell
+        deadline = time.monotonic() + timeout
+        while True:
+            seen = bell.count()
+            msgs = self.poll()
+            if msgs:
+                return msgs
+            if collector and self.woken:
+                self.woken = False
+                return msgs
+            left = deadline - time.monotonic()
+            if left <= 0 or not bell.wait(seen, left):
+                return msgs
+
+    def wake(self):
+        """Make the collector's get_many return now."""
+        self.woken = True
+        self.bell.ring()
+
+
 class _SigintHold:
     """Holds SIGINT's Python handler back (main thread only): a SIGINT
     meanwhile is noted in `caught`, and the handler runs at release().
@@ -370,8 +437,6 @@ class _Core:
 
     def __init__(self, ctx, processes, initializer, initargs, maxtasksperchild, wrap_exception, on_worker_lost,
                  make_process):
-        from .queues import SimpleQueue
-
         self.ctx = ctx
         self.make_process = make_process  # Pool.Process(ctx, ...), which subclasses may override
         self.processes = processes
@@ -387,7 +452,7 @@ class _Core:
         self.pending = collections.deque()  # _Source objects
         self.workers = {}  # wid -> _Worker
         self.wids = itertools.count()
-        self.results = SimpleQueue(ctx=ctx, buffer_size=_RESULT_RING_SIZE)
+        self.results = _ResultRings(ctx)
         self.poller = select.poll()
         self.by_fd = {}
         self.collector = None
@@ -397,7 +462,7 @@ class _Core:
         self.lengths = []  # (imap result, length) to set outside the lock
         self.byes = []  # workers that said goodbye
         self.next_look = 0.0  # when to look at the workers' sentinels again
-        # Who reads the result ring: the collector, or a caller waiting for
+        # Who reads the result rings: the collector, or a caller waiting for
         # its result (collect_for). `reader` is held while reading and acting
         # on what was read; the collector keeps out while direct_reader is
         # set or direct_rounds moved in its last slice; `turn` calls it back.
@@ -414,14 +479,20 @@ class _Core:
 
         wid = next(self.wids)
         tasks = SimpleQueue(ctx=self.ctx, buffer_size=_TASK_RING_SIZE)
-        proc = self.make_process(
-            self.ctx,
-            target=_worker_main,
-            args=(tasks, self.results, wid, self.initializer, self.initargs, self.maxtasks, self.wrap_exception),
-        )
-        proc.name = proc.name.replace("Process", "PoolWorker")
-        proc.daemon = True
-        proc.start()
+        results = self.results
+        try:
+            proc = self.make_process(
+                self.ctx,
+                target=_worker_main,
+                args=(tasks, results.add(wid), results.bell, wid, self.initializer, self.initargs, self.maxtasks,
+                      self.wrap_exception),
+            )
+            proc.name = proc.name.replace("Process", "PoolWorker")
+            proc.daemon = True
+            proc.start()
+        except BaseException:
+            results.drop(wid)
+            raise
         w = _Worker(wid, proc, tasks, self.maxtasks)
         self.workers[wid] = w
         self.all_processes.append(proc)
@@ -653,18 +724,15 @@ class _Core:
     def account(self, msg, done):
         """Take one message off the books: its groups leave their worker's
         tasks in flight (under the lock) and go to ``done``, to be completed
-        by finish(). A goodbye is noted for the collector. False for a
-        wake-up (None)."""
-        if msg is None:
-            return False  # a wake-up (close, terminate, a send that found its worker dead)
+        by finish(). A goodbye is noted for the collector."""
         wid, out = msg
         with self.lock:
             w = self.workers.get(wid)
             if w is None:
-                return True
+                return
             if out is None:
                 self.byes.append(w)
-                return True
+                return
             for group in out:
                 n = w.inflight.pop((group[0], group[1]), None)
                 if n is None:
@@ -672,7 +740,6 @@ class _Core:
                 if w.quota is not None:
                     w.quota -= n
                 done.append(group)
-        return True
 
     def finish(self, done):
         """Complete the results of these groups (from account()). A caller
@@ -703,12 +770,9 @@ class _Core:
                     complete(result, i0 + k, obj)
 
     def drain(self):
-        from queue import Empty
-
         while True:
-            try:
-                msgs = self.results.get_many(256, False)
-            except Empty:
+            msgs = self.results.poll()
+            if not msgs:
                 return
             done = []
             for m in msgs:
@@ -722,7 +786,7 @@ class _Core:
         the hook."""
         if not ended:
             return
-        # everything an ended worker sent is in the result ring already
+        # everything an ended worker sent is in its result ring already
         self.drain()
         lost = []
         with self.lock:
@@ -737,6 +801,7 @@ class _Core:
                 self.poller.unregister(w.sentinel)
                 del self.by_fd[w.sentinel]
                 self.workers.pop(w.wid, None)
+                self.results.drop(w.wid)
                 held = list(w.inflight.items())
                 w.inflight.clear()
                 expected = w.stopping or (
@@ -780,14 +845,13 @@ class _Core:
 
     def process(self, msgs, woken):
         """The collector, under the reader lock: act on messages read from
-        the result ring, look at the workers' sentinels when due (or at a
+        the result rings, look at the workers' sentinels when due (or at a
         wake-up), reap, refill, and complete the results last: a caller
         woken by its result then finds this thread no longer holding the GIL."""
         done = []
         try:
             for m in msgs:
-                if not self.account(m, done):
-                    woken = True
+                self.account(m, done)
         except Exception:  # pragma: no cover  (a bug: keep collecting rather than hang the pool)
             self.report("Pool collector")
         ended = []
@@ -814,11 +878,9 @@ class _Core:
         results (completing those without callbacks); goodbyes, wake-ups,
         deaths and callbacks are the collector's."""
         done = []
-        call_collector = False
         for m in msgs:
-            if not self.account(m, done):
-                call_collector = True  # a wake-up meant for the collector
-        if call_collector or self.byes:
+            self.account(m, done)
+        if self.byes:
             self.turn.set()
         self.refill_and_finish(done)
 
@@ -847,10 +909,8 @@ class _Core:
                 self.report("Pool collector")
 
     def collect(self):
-        """The collector thread: reads the result ring, except while a
-        caller waiting for its result reads it itself (see collect_for)."""
-        from queue import Empty
-
+        """The collector thread: reads the result rings, except while a
+        caller waiting for its result reads them itself (see collect_for)."""
         get_many = self.results.get_many
         reader = self.reader
         seen = self.direct_rounds
@@ -876,10 +936,7 @@ class _Core:
                         reader.release()
             elif reader.acquire(True, _WATCH_SLICE):
                 try:
-                    try:
-                        msgs = get_many(256, True, _WATCH_SLICE)
-                    except Empty:
-                        msgs = ()
+                    msgs = get_many(_WATCH_SLICE, True)
                     self.process(msgs, not msgs)
                     msgs = None
                 except Exception:
@@ -899,7 +956,7 @@ class _Core:
 
     def collect_for(self, ready, timeout):
         """Called by a caller about to wait for a result: until ready() (its
-        result completed) or `timeout` passes, read the result ring in this
+        result completed) or `timeout` passes, read the result rings in this
         thread if no other caller does, so that the worker's message wakes
         this thread itself instead of the collector, which would then wake
         this thread. The results read are completed here, except those with
@@ -908,11 +965,9 @@ class _Core:
         returns at once when ready.
 
         In the main thread, SIGINT's handler is held back from before this
-        thread claims the ring until it gives it back, so that Ctrl-C never
-        drops what was read nor leaves the ring claimed; the handler runs
+        thread claims the rings until it gives them back, so that Ctrl-C never
+        drops what was read nor leaves the rings claimed; the handler runs
         (KeyboardInterrupt is raised) at most one _WATCH_SLICE late."""
-        from queue import Empty
-
         if ready():
             return timeout
         if timeout is not None:
@@ -949,10 +1004,7 @@ class _Core:
                 try:
                     if ready():
                         break
-                    try:
-                        msgs = self.results.get_many(256, True, slice_)
-                    except Empty:
-                        msgs = ()
+                    msgs = self.results.get_many(slice_)
                     self.process_direct(msgs)
                     msgs = None
                 finally:
@@ -1012,10 +1064,7 @@ class _Core:
     def wake(self):
         """Wake the collector now (it also looks every _WATCH_SLICE)."""
         self.turn.set()
-        try:
-            self.results.put(None)
-        except Exception:
-            pass
+        self.results.wake()
 
     def signal_workers(self, signum):
         with self.lock:

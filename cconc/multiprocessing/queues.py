@@ -143,6 +143,15 @@ class SimpleQueue(_cconc._MPSimpleQueue if _NATIVE else object):
     __class_getitem__ = classmethod(types.GenericAlias)
 
 
+if _NATIVE:
+
+    class _Doorbell(_cconc._Doorbell):
+        """The pool's doorbell (src/multiprocessing/doorbell.c), passed to
+        its workers as the queues are."""
+
+        __reduce__ = _reduce
+
+
 if not _NATIVE:  # pragma: no cover
     from multiprocessing.queues import JoinableQueue, Queue, SimpleQueue  # noqa: F401,F811
 

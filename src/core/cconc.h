@@ -75,6 +75,7 @@ typedef struct {
      * by cconc/multiprocessing/queues.py through _mp_setup() */
     PyTypeObject *MPQueue_type;
     PyTypeObject *MPSimpleQueue_type;
+    PyTypeObject *Doorbell_type;
     PyObject *mp_dumps; /* multiprocessing.reduction.ForkingPickler.dumps */
     PyObject *mp_loads; /* ForkingPickler.loads */
 } cc_state;
@@ -102,6 +103,7 @@ int cc_barrier_exec(PyObject *module, cc_state *st);
 int cc_thread_start_exec(PyObject *module, cc_state *st);
 int cc_selector_exec(PyObject *module, cc_state *st);
 int cc_mpqueue_exec(PyObject *module, cc_state *st);
+int cc_doorbell_exec(PyObject *module, cc_state *st);
 
 /* Create a heap type from spec, store it in *slot and add it to the module.
    base: NULL, one type or a tuple of types (one type is packed for 3.9). */

@@ -87,6 +87,7 @@ static const exec_fn concern_exec[] = {
     cc_executor_exec,
     cc_selector_exec,
     cc_mpqueue_exec,
+    cc_doorbell_exec,
 };
 
 static int module_exec(PyObject *m)

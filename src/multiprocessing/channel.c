@@ -256,6 +256,24 @@ static int map_fd(cc_chan *ch, int fd, size_t map_size)
     return 0;
 }
 
+/* A new shared-memory file of `size` bytes: its fd, or -1 with OSError.
+ * memfd: anonymous, freed when the last process unmaps and closes it, so
+ * nothing is left behind by a process that dies. */
+static int new_shared_fd(const char *name, size_t size)
+{
+    int fd = memfd_create(name, MFD_CLOEXEC);
+    if (fd < 0) {
+        PyErr_SetFromErrno(PyExc_OSError);
+        return -1;
+    }
+    if (ftruncate(fd, (off_t)size) < 0) {
+        PyErr_SetFromErrno(PyExc_OSError);
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
 int cc_chan_create(cc_chan *ch, size_t capacity, uint32_t maxsize)
 {
     ch->hdr = NULL;
@@ -267,24 +285,10 @@ int cc_chan_create(cc_chan *ch, size_t capacity, uint32_t maxsize)
     }
     while (cap < capacity)
         cap <<= 1;
-#ifdef __linux__
-    /* memfd: anonymous, freed when the last process unmaps and closes it,
-     * so nothing is left behind by a process that dies. */
-    int fd = memfd_create("cconc-mp-queue", MFD_CLOEXEC);
-#else
-    char name[64];
-    snprintf(name, sizeof name, "/cconc-%ld-%p", (long)getpid(), (void *)ch);
-    int fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd >= 0)
-        shm_unlink(name);
-#endif
-    if (fd < 0) {
-        PyErr_SetFromErrno(PyExc_OSError);
+    int fd = new_shared_fd("cconc-mp-queue", HDR_SIZE + cap);
+    if (fd < 0)
         return -1;
-    }
-    if (ftruncate(fd, (off_t)(HDR_SIZE + cap)) < 0 || map_fd(ch, fd, HDR_SIZE + cap) < 0) {
-        if (!PyErr_Occurred())
-            PyErr_SetFromErrno(PyExc_OSError);
+    if (map_fd(ch, fd, HDR_SIZE + cap) < 0) {
         close(fd);
         ch->fd = -1;
         return -1;
@@ -992,6 +996,117 @@ int cc_chan_join(cc_chan *ch)
         int r = 0;
         if (atomic_load(&h->done) == done)
             r = wait_slice((void *)&h->done, done, CC_FOREVER);
+        if (r < 0)
+            return CC_CHAN_ERROR;
+    }
+}
+
+/* ------------------------------------------------------------ doorbell */
+
+#define BELL_MAGIC 0x6c6c6562u /* "bell" */
+#define BELL_SIZE 4096
+
+struct cc_bell_shared {
+    uint32_t magic;
+    _Alignas(64) _Atomic uint32_t rings; /* the futex word: rings so far (wraps) */
+    _Atomic uint32_t sleep;              /* the reader sleeps on `rings` (a sleep flag) */
+};
+
+_Static_assert(sizeof(struct cc_bell_shared) <= BELL_SIZE, "doorbell larger than its page");
+
+static int bell_map(cc_bell *b, int fd)
+{
+    void *p = mmap(NULL, BELL_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (p == MAP_FAILED) {
+        PyErr_SetFromErrno(PyExc_OSError);
+        return -1;
+    }
+    b->hdr = p;
+    b->fd = fd;
+    return 0;
+}
+
+int cc_bell_create(cc_bell *b)
+{
+    b->hdr = NULL;
+    b->fd = -1;
+    int fd = new_shared_fd("cconc-mp-bell", BELL_SIZE);
+    if (fd < 0)
+        return -1;
+    if (bell_map(b, fd) < 0) {
+        close(fd);
+        return -1;
+    }
+    b->hdr->magic = BELL_MAGIC;
+    return 0;
+}
+
+int cc_bell_attach(cc_bell *b, int fd)
+{
+    struct stat sb;
+    b->hdr = NULL;
+    b->fd = -1;
+    if (fstat(fd, &sb) < 0) {
+        PyErr_SetFromErrno(PyExc_OSError);
+        close(fd);
+        return -1;
+    }
+    if (sb.st_size != BELL_SIZE || bell_map(b, fd) < 0) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_ValueError, "not a cconc doorbell");
+        close(fd);
+        return -1;
+    }
+    if (b->hdr->magic != BELL_MAGIC) {
+        PyErr_SetString(PyExc_ValueError, "not a cconc doorbell");
+        cc_bell_unmap(b);
+        cc_bell_close_fd(b);
+        return -1;
+    }
+    return 0;
+}
+
+void cc_bell_close_fd(cc_bell *b)
+{
+    if (b->fd >= 0) {
+        close(b->fd);
+        b->fd = -1;
+    }
+}
+
+void cc_bell_unmap(cc_bell *b)
+{
+    if (b->hdr) {
+        munmap(b->hdr, BELL_SIZE);
+        b->hdr = NULL;
+    }
+}
+
+uint32_t cc_bell_count(const cc_bell *b) { return atomic_load(&b->hdr->rings); }
+
+void cc_bell_ring(cc_bell *b)
+{
+    struct cc_bell_shared *h = b->hdr;
+    atomic_fetch_add(&h->rings, 1);
+    if (take_sleepers(&h->sleep))
+        futex_wake_all((void *)&h->rings);
+}
+
+int cc_bell_wait(cc_bell *b, uint32_t seen, cc_deadline deadline)
+{
+    struct cc_bell_shared *h = b->hdr;
+    for (;;) {
+        if (atomic_load(&h->rings) != seen)
+            return CC_CHAN_OK;
+        if (cc_deadline_passed(deadline))
+            return CC_CHAN_TIMEOUT;
+        if (spin_until_changed((void *)&h->rings, seen))
+            return CC_CHAN_OK;
+        atomic_store(&h->sleep, 1);
+        int r = 0;
+        if (atomic_load(&h->rings) == seen)
+            r = wait_slice((void *)&h->rings, seen, deadline);
+        atomic_store(&h->sleep, 0); /* the one reader is awake: rings need not wake it */
         if (r < 0)
             return CC_CHAN_ERROR;
     }

@@ -158,4 +158,28 @@ uint32_t cc_chan_unfinished(const cc_chan *ch);
 /* For diagnosis: the shared header, ring and lock words as a dict (_debug_state). */
 PyObject *cc_chan_debug_state(const cc_chan *ch);
 
+/* A doorbell: a futex word in a shared page of its own, which the writers
+ * of several channels ring after each message so that the one process
+ * reading them all can sleep until any of them wrote (the pool's result
+ * rings, one per worker). The reader reads the count, looks at every
+ * channel without waiting, then waits for the count to move from what it
+ * read: a message placed after the look rang after the count was read. A
+ * ring makes a system call only when the reader sleeps. */
+struct cc_bell_shared;
+typedef struct {
+    struct cc_bell_shared *hdr; /* NULL when not attached */
+    int fd;                     /* -1 once closed */
+} cc_bell;
+
+int cc_bell_create(cc_bell *b);
+/* Map the doorbell behind `fd` (taking ownership of fd). 0 or -1 with an exception. */
+int cc_bell_attach(cc_bell *b, int fd);
+void cc_bell_close_fd(cc_bell *b);
+void cc_bell_unmap(cc_bell *b);
+uint32_t cc_bell_count(const cc_bell *b);
+void cc_bell_ring(cc_bell *b);
+/* Wait (until `deadline`) for the count to differ from `seen`: CC_CHAN_OK,
+ * CC_CHAN_TIMEOUT, or CC_CHAN_ERROR when a signal handler raised. */
+int cc_bell_wait(cc_bell *b, uint32_t seen, cc_deadline deadline);
+
 #endif /* CC_CHANNEL_H */
