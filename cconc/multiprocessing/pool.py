@@ -66,6 +66,7 @@ collector thread, as the stdlib runs them on its result-handler thread.
 """
 import _signal
 import collections
+import functools
 import itertools
 import os
 import select
@@ -94,7 +95,7 @@ from multiprocessing.pool import (  # noqa: F401
     starmapstar,
 )
 
-from cconc import _mirror
+from cconc import _cconc, _mirror
 from cconc.threading import Event as _Event
 from cconc.threading import Lock as _Lock
 
@@ -150,44 +151,16 @@ def _wrap(exc, wrap_exception):
     return ExceptionWithTraceback(exc, exc.__traceback__) if wrap_exception else exc
 
 
-def _run_group(group, wrap_exception):
-    """The results of one task group: a list of (success, value) per task."""
-    job, i0, kind, func, payload = group
-    if kind == _APPLY:
-        args, kwds = payload
-        try:
-            return [(True, func(*args, **kwds))]
-        except Exception as e:
-            return [(False, _wrap(e, wrap_exception))]
-    out = []
-    append = out.append
-    if kind == _EACH or kind == _STAREACH:
-        star = kind == _STAREACH
-        for item in payload:
-            try:
-                append((True, func(*item) if star else func(item)))
-            except Exception as e:
-                append((False, _wrap(e, wrap_exception)))
-        return out
-    mapper = map if kind == _MAP else itertools.starmap
-    for chunk in payload:
-        try:
-            append((True, list(mapper(func, chunk))))
-        except Exception as e:
-            append((False, _wrap(e, wrap_exception)))
-    return out
+def _apply(func, args, kwds):
+    return func(*args, **kwds)
 
 
-def _send_results(put, wid, out):
-    try:
-        put((wid, out))
-        return
-    except Exception:
-        pass
-    # Something does not pickle: find which results, send the stdlib's
-    # MaybeEncodingError for each of them and the others as they are.
+def _encodable(msg):
+    """The message (wid, [(job, i0, results)]) with each result that does
+    not pickle replaced by the stdlib's MaybeEncodingError."""
     from ._pickling import dumps
 
+    wid, out = msg
     fixed = []
     for job, i0, results in out:
         res = []
@@ -198,7 +171,7 @@ def _send_results(put, wid, out):
             except Exception as e:
                 res.append((False, MaybeEncodingError(e, r[1])))
         fixed.append((job, i0, res))
-    put((wid, fixed))
+    return wid, fixed
 
 
 def _parent_watch():
@@ -232,21 +205,29 @@ class _ParentGone(BaseException):
 
 
 def _result_sender(results, bell, parent_gone):
-    """put() on this worker's result ring, then a ring of the parent's
-    doorbell; when the ring stays full, checks in slices that the pool's
-    process (its only reader) still lives."""
+    """send(msg): put msg, (wid, [(job, i0, results)]) or the goodbye (wid,
+    None), on this worker's result ring, then ring the parent's doorbell.
+    When the ring stays full, checks in slices that the pool's process (its
+    only reader) still lives. Results that do not pickle are sent as the
+    stdlib's MaybeEncodingError."""
     put = results._put_timeout
     ring = bell.ring
 
-    def send(obj):
+    def send(msg):
         slice_ = _PARENT_SLICE
+        fixed = False
         while True:
             try:
-                put(obj, slice_)
+                put(msg, slice_)
                 ring()
                 return
             except _Full:
                 pass
+            except Exception:
+                if fixed or msg[1] is None:
+                    raise
+                msg, fixed = _encodable(msg), True
+                continue
             if parent_gone():
                 raise _ParentGone
             slice_ = min(slice_ * 2, _SEND_SLICE_MAX)
@@ -263,45 +244,25 @@ def _worker_main(tasks, results, bell, wid, initializer, initargs, maxtasks, wra
         pass
     if initializer is not None:
         initializer(*initargs)
-    get_many = tasks.get_many
     # Nothing can send us work nor read our results once the pool's process
     # is gone (a SIGKILL leaves no time to stop us): an idle worker, or one
     # waiting for room in the result ring, checks that in slices.
     parent_gone = _parent_watch()
-    put = _result_sender(results, bell, parent_gone)
+    send = _result_sender(results, bell, parent_gone)
+
+    def idle():
+        if parent_gone():
+            raise _ParentGone
+
+    get = functools.partial(tasks.get_many, _GROUPS_IN_FLIGHT, True, _PARENT_SLICE)
     try:
-        _worker_loop(get_many, put, parent_gone, wid, maxtasks, wrap_exception)
+        # the loop is C (src/multiprocessing/poolworker.c)
+        completed = _cconc._pool_worker_loop(get, send, idle, wid, maxtasks,
+                                             functools.partial(_wrap, wrap_exception=wrap_exception), _apply)
     except _ParentGone:
         util.debug("worker exiting: the pool's process is gone")
-
-
-def _worker_loop(get_many, put, parent_gone, wid, maxtasks, wrap_exception):
-    from queue import Empty
-
-    completed = 0
-    while True:
-        try:
-            groups = get_many(_GROUPS_IN_FLIGHT, True, _PARENT_SLICE)
-        except Empty:
-            if parent_gone():
-                raise _ParentGone
-            continue
-        stop = False
-        for group in groups:
-            if group is None:
-                stop = True
-                break
-            res = _run_group(group, wrap_exception)
-            completed += len(res)
-            # each group's results as soon as they exist: a quick group must
-            # not wait for a slow one fetched with it (as_completed latency)
-            _send_results(put, wid, [(group[0], group[1], res)])
-            res = None
-        group = groups = None  # release the arguments before waiting
-        if stop or (maxtasks is not None and completed >= maxtasks):
-            put((wid, None))  # goodbye: the collector reaps us without waiting for its next look
-            break
-    util.debug("worker exiting after %d tasks" % completed)
+    else:
+        util.debug("worker exiting after %d tasks" % completed)
 
 
 # ---------------------------------------------------------- the parent side

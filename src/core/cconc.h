@@ -104,6 +104,7 @@ int cc_thread_start_exec(PyObject *module, cc_state *st);
 int cc_selector_exec(PyObject *module, cc_state *st);
 int cc_mpqueue_exec(PyObject *module, cc_state *st);
 int cc_doorbell_exec(PyObject *module, cc_state *st);
+int cc_poolworker_exec(PyObject *module, cc_state *st);
 
 /* Create a heap type from spec, store it in *slot and add it to the module.
    base: NULL, one type or a tuple of types (one type is packed for 3.9). */

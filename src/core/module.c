@@ -88,6 +88,7 @@ static const exec_fn concern_exec[] = {
     cc_selector_exec,
     cc_mpqueue_exec,
     cc_doorbell_exec,
+    cc_poolworker_exec,
 };
 
 static int module_exec(PyObject *m)
