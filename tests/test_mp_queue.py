@@ -270,6 +270,33 @@ def test_put_many_get_many():
     assert q.get_many(5) == ["a", (1,), None]
 
 
+def test_doorbell_rung_by_the_puts_of_a_queue_tied_to_it():
+    # the pool's result rings: the parent sleeps on one doorbell for all of them
+    bell = cq._Doorbell()
+    q = cq.SimpleQueue(buffer_size=1 << 16)
+    q._ring_on_put(bell)
+    seen = bell.count()
+    assert bell.wait(seen, 0.01) is False
+    q.put(1)
+    assert bell.count() != seen and bell.wait(seen, 0) is True
+    assert q._has_frames()
+    assert q.get() == 1 and not q._has_frames()
+    # a long message rings as its parts are published: a reader sleeping on
+    # the bell starts reading before the writer, waiting for room, is done
+    big = b"x" * (1 << 20)
+    seen = bell.count()
+    writer = threading.Thread(target=q.put, args=(big,))
+    writer.start()
+    assert bell.wait(seen, 10) is True
+    wait_until(q._has_frames)
+    assert q.get() == big
+    writer.join()
+    with pytest.raises(TypeError):
+        q._ring_on_put(object())
+    with pytest.raises(RuntimeError):
+        q._ring_on_put(bell)  # one doorbell per handle
+
+
 def test_put_many_full_reports_put_count():
     q = cmp.Queue(3)
     with pytest.raises(cmp.queues.Full) as e:

@@ -48,6 +48,10 @@ def unpicklable_result(x):
     return lambda: x
 
 
+def mib_of(n):
+    return bytes([n]) * (n << 20)
+
+
 def getpid(x=None, wait=0.02):
     time.sleep(wait)
     return os.getpid()
@@ -139,6 +143,20 @@ def test_apply_map_starmap(pool_of):
     assert p.starmap(add, zip(range(10), range(10)), 3) == [2 * i for i in range(10)]
     assert p.map_async(sqr, range(5)).get(10) == [0, 1, 4, 9, 16]
     assert p.starmap_async(add, [(1, 1)]).get(10) == [2]
+
+
+def test_results_larger_than_a_ring(pool_of):
+    # A result ring holds 8 MiB: larger results stream through it while the
+    # parent reads them (a caller reading for itself, or the collector).
+    p = pool_of(2)
+    assert p.apply_async(mib_of, (20,)).get(60) == mib_of(20)
+    called = []
+    r = p.apply_async(mib_of, (17,), callback=called.append)
+    assert r.get(60) == mib_of(17)
+    wait_until(lambda: called)
+    assert called == [mib_of(17)]
+    assert p.map(mib_of, [9, 10, 11, 12], chunksize=1) == [mib_of(n) for n in (9, 10, 11, 12)]
+    assert [len(x) for x in p.imap_unordered(mib_of, [9, 10])] in ([9 << 20, 10 << 20], [10 << 20, 9 << 20])
 
 
 def test_imap(pool_of):

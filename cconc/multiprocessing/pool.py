@@ -77,6 +77,7 @@ import time
 import traceback
 import types
 import warnings
+from queue import Empty
 from queue import Full as _Full
 
 from multiprocessing import ProcessError, TimeoutError  # noqa: F401
@@ -204,14 +205,13 @@ class _ParentGone(BaseException):
     """The pool's process ended while this worker waited to send a result."""
 
 
-def _result_sender(results, bell, parent_gone):
+def _result_sender(results, parent_gone):
     """send(msg): put msg, (wid, [(job, i0, results)]) or the goodbye (wid,
-    None), on this worker's result ring, then ring the parent's doorbell.
-    When the ring stays full, checks in slices that the pool's process (its
+    None), on this worker's result ring (whose puts ring the parent's
+    doorbell: _worker_main). When the ring stays full, checks in slices that the pool's process (its
     only reader) still lives. Results that do not pickle are sent as the
     stdlib's MaybeEncodingError."""
     put = results._put_timeout
-    ring = bell.ring
 
     def send(msg):
         slice_ = _PARENT_SLICE
@@ -219,7 +219,6 @@ def _result_sender(results, bell, parent_gone):
         while True:
             try:
                 put(msg, slice_)
-                ring()
                 return
             except _Full:
                 pass
@@ -248,7 +247,8 @@ def _worker_main(tasks, results, bell, wid, initializer, initargs, maxtasks, wra
     # is gone (a SIGKILL leaves no time to stop us): an idle worker, or one
     # waiting for room in the result ring, checks that in slices.
     parent_gone = _parent_watch()
-    send = _result_sender(results, bell, parent_gone)
+    results._ring_on_put(bell)
+    send = _result_sender(results, parent_gone)
 
     def idle():
         if parent_gone():
@@ -303,8 +303,8 @@ class _Source:
 class _ResultRings:
     """The parent's end of the workers' result rings: one ring per worker
     (that worker its only writer, the parent its only reader) and one
-    doorbell that every worker rings after placing a message, on which the
-    reader sleeps. Read by one thread at a time (the pool's reader lock);
+    doorbell that the rings ring at every publish, on which the reader
+    sleeps. Read by one thread at a time (the pool's reader lock);
     rings are added by whoever starts a worker, and dropped by the reader."""
 
     def __init__(self, ctx):
@@ -331,11 +331,16 @@ class _ResultRings:
             self.rings = tuple(self.by_wid.values())
 
     def poll(self):
-        """Every message waiting in the rings now."""
+        """Every message in the rings now, and the rest of each long message
+        begun (its writer rings the bell at every part, and waits for the
+        room its reading makes)."""
         msgs = []
         for ring in self.rings:
-            while not ring.empty():
-                msgs += ring.get_many(256, False)
+            while ring._has_frames():
+                try:
+                    msgs += ring.get_many(256, False)
+                except Empty:
+                    break  # only padding, or what a dead writer left
         return msgs
 
     def get_many(self, timeout, collector=False):

@@ -278,6 +278,7 @@ int cc_chan_create(cc_chan *ch, size_t capacity, uint32_t maxsize)
 {
     ch->hdr = NULL;
     ch->fd = -1;
+    ch->bell = NULL;
     size_t cap = CC_CHAN_MIN_CAPACITY;
     if (capacity > CC_CHAN_MAX_CAPACITY) {
         PyErr_SetString(PyExc_ValueError, "buffer size too large");
@@ -317,6 +318,7 @@ int cc_chan_attach(cc_chan *ch, int fd)
     struct stat sb;
     ch->hdr = NULL;
     ch->fd = -1;
+    ch->bell = NULL;
     if (fstat(fd, &sb) < 0) {
         PyErr_SetFromErrno(PyExc_OSError);
         close(fd);
@@ -357,6 +359,11 @@ void cc_chan_unmap(cc_chan *ch)
 }
 
 uint32_t cc_chan_maxsize(const cc_chan *ch) { return ch->hdr->maxsize; }
+
+int cc_chan_has_frames(const cc_chan *ch)
+{
+    return word_pos(atomic_load(&ch->hdr->head)) != word_pos(atomic_load(&ch->hdr->tail));
+}
 
 uint32_t cc_chan_count(const cc_chan *ch)
 {
@@ -436,6 +443,8 @@ static void writer_publish(writer *w)
     w->published = now;
     if (take_sleepers(&h->r_sleep))
         futex_wake_all(pos_half(&h->head));
+    if (w->ch->bell)
+        cc_bell_ring(w->ch->bell);
 }
 
 /* Bytes a frame of `payload` bytes takes at the current position, with the

@@ -80,13 +80,42 @@ enum {
 
 struct cc_chan_shared;
 
+/* A doorbell: a futex word in a shared page of its own, which the writers
+ * of several channels ring (cc_chan.bell: at every publish, also of a part
+ * of a long message) so that the one process reading them all can sleep
+ * until any of them wrote (the pool's result rings, one per worker). The
+ * reader reads the count, looks at every channel without waiting
+ * (cc_chan_has_frames), then waits for the count to move from what it
+ * read: frames published after the look rang after the count was read. A
+ * ring makes a system call only when the reader sleeps. */
+struct cc_bell_shared;
+typedef struct {
+    struct cc_bell_shared *hdr; /* NULL when not attached */
+    int fd;                     /* -1 once closed */
+} cc_bell;
+
+int cc_bell_create(cc_bell *b);
+/* Map the doorbell behind `fd` (taking ownership of fd). 0 or -1 with an exception. */
+int cc_bell_attach(cc_bell *b, int fd);
+void cc_bell_close_fd(cc_bell *b);
+void cc_bell_unmap(cc_bell *b);
+uint32_t cc_bell_count(const cc_bell *b);
+void cc_bell_ring(cc_bell *b);
+/* Wait (until `deadline`) for the count to differ from `seen`: CC_CHAN_OK,
+ * CC_CHAN_TIMEOUT, or CC_CHAN_ERROR when a signal handler raised. */
+int cc_bell_wait(cc_bell *b, uint32_t seen, cc_deadline deadline);
+/* The cc_bell of a cconc _Doorbell object; NULL with TypeError otherwise. */
+cc_bell *cc_bell_of(cc_state *st, PyObject *obj);
+
+
 /* A process's handle on a channel. */
 typedef struct {
     struct cc_chan_shared *hdr; /* NULL when not attached */
     char *ring;
     size_t capacity;
     size_t map_size;
-    int fd; /* -1 once closed */
+    int fd;        /* -1 once closed */
+    cc_bell *bell; /* rung at every publish of this handle's writes (NULL: none) */
 } cc_chan;
 
 /* Create a new channel (capacity rounded up to a power of two) with its
@@ -99,6 +128,9 @@ void cc_chan_close_fd(cc_chan *ch);
 void cc_chan_unmap(cc_chan *ch);
 
 uint32_t cc_chan_maxsize(const cc_chan *ch);
+/* Whether frames were published and not yet taken (a complete message, or
+ * a part of a long one being written). */
+int cc_chan_has_frames(const cc_chan *ch);
 /* Complete messages placed and not yet taken, plus those spilled. */
 uint32_t cc_chan_count(const cc_chan *ch);
 
@@ -157,29 +189,5 @@ uint32_t cc_chan_unfinished(const cc_chan *ch);
 
 /* For diagnosis: the shared header, ring and lock words as a dict (_debug_state). */
 PyObject *cc_chan_debug_state(const cc_chan *ch);
-
-/* A doorbell: a futex word in a shared page of its own, which the writers
- * of several channels ring after each message so that the one process
- * reading them all can sleep until any of them wrote (the pool's result
- * rings, one per worker). The reader reads the count, looks at every
- * channel without waiting, then waits for the count to move from what it
- * read: a message placed after the look rang after the count was read. A
- * ring makes a system call only when the reader sleeps. */
-struct cc_bell_shared;
-typedef struct {
-    struct cc_bell_shared *hdr; /* NULL when not attached */
-    int fd;                     /* -1 once closed */
-} cc_bell;
-
-int cc_bell_create(cc_bell *b);
-/* Map the doorbell behind `fd` (taking ownership of fd). 0 or -1 with an exception. */
-int cc_bell_attach(cc_bell *b, int fd);
-void cc_bell_close_fd(cc_bell *b);
-void cc_bell_unmap(cc_bell *b);
-uint32_t cc_bell_count(const cc_bell *b);
-void cc_bell_ring(cc_bell *b);
-/* Wait (until `deadline`) for the count to differ from `seen`: CC_CHAN_OK,
- * CC_CHAN_TIMEOUT, or CC_CHAN_ERROR when a signal handler raised. */
-int cc_bell_wait(cc_bell *b, uint32_t seen, cc_deadline deadline);
 
 #endif /* CC_CHANNEL_H */

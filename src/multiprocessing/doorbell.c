@@ -1,8 +1,8 @@
 /* _Doorbell: a handle on a process-shared doorbell (channel.h), which the
- * pool's workers ring after each message they place in their own result
- * ring, so that the parent, reading every worker's ring, sleeps on one word
- * (cconc/multiprocessing/pool.py, _ResultRings). The count and the futex
- * word are atomics in shared memory: ring, count and wait need no lock. */
+ * pool's workers' result rings ring at every publish (_MPSimpleQueue's
+ * _ring_on_put), so that the parent, reading every worker's ring, sleeps on
+ * one word (cconc/multiprocessing/pool.py, _ResultRings). The count and the
+ * futex word are atomics in shared memory: ring, count and wait need no lock. */
 #include "channel.h"
 
 #include <unistd.h>
@@ -13,6 +13,15 @@ typedef struct {
     PyObject_HEAD
     cc_bell bell;
 } DoorbellObject;
+
+cc_bell *cc_bell_of(cc_state *st, PyObject *obj)
+{
+    if (!PyObject_TypeCheck(obj, st->Doorbell_type)) {
+        PyErr_Format(PyExc_TypeError, "expected a doorbell, not %.200s", Py_TYPE(obj)->tp_name);
+        return NULL;
+    }
+    return &((DoorbellObject *)obj)->bell;
+}
 
 static PyObject *bell_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 {

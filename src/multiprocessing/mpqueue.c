@@ -58,6 +58,7 @@ typedef struct {
     Py_ssize_t spill_n;
     pid_t spill_pid;   /* the process the buffer and the feeder belong to */
     int feeder_active; /* a feeder thread of spill_pid is running _feed */
+    PyObject *bell;    /* the _Doorbell behind ch.bell (_ring_on_put), or NULL */
     PyObject *weakreflist;
 } MPQueueObject;
 
@@ -215,6 +216,7 @@ static PyObject *mpq_attach(PyObject *cls, PyObject *arg)
 static int mpq_traverse(MPQueueObject *self, visitproc visit, void *arg)
 {
     Py_VISIT(Py_TYPE(self));
+    Py_VISIT(self->bell);
     return 0;
 }
 
@@ -322,6 +324,8 @@ static void mpq_dealloc(MPQueueObject *self)
     spill_drop(self, self->spill_pid == getpid());
     cc_chan_close_fd(&self->ch);
     cc_chan_unmap(&self->ch);
+    self->ch.bell = NULL;
+    Py_CLEAR(self->bell);
     tp->tp_free((PyObject *)self);
     Py_DECREF(tp);
 }
@@ -757,6 +761,34 @@ static PyObject *mpq_close_impl(MPQueueObject *self)
 }
 CC_CS_NOARGS(mpq_close, MPQueueObject)
 
+/* _ring_on_put(bell): from now on, this handle's puts ring the _Doorbell
+ * `bell` at every publish (the pool's workers: their parent sleeps on one
+ * doorbell for all their result rings). Set once, before any put. */
+static PyObject *mpq_ring_on_put_impl(MPQueueObject *self, PyObject *bell)
+{
+    cc_bell *b = cc_bell_of(self->st, bell);
+    if (!b)
+        return NULL;
+    if (self->bell) {
+        PyErr_SetString(PyExc_RuntimeError, "this queue already rings a doorbell");
+        return NULL;
+    }
+    self->bell = Py_NewRef(bell);
+    self->ch.bell = b;
+    Py_RETURN_NONE;
+}
+CC_CS_O(mpq_ring_on_put, MPQueueObject)
+
+/* _has_frames(): whether anything was put and not yet taken, including the
+ * part written so far of a long message (which get() then waits to end). */
+static PyObject *mpq_has_frames_impl(MPQueueObject *self)
+{
+    if (check_closed(self) < 0)
+        return NULL;
+    return PyBool_FromLong(cc_chan_has_frames(&self->ch));
+}
+CC_CS_NOARGS(mpq_has_frames, MPQueueObject)
+
 static PyObject *mpq_fileno_impl(MPQueueObject *self)
 {
     if (check_closed(self) < 0)
@@ -855,6 +887,8 @@ static PyMethodDef mpsq_methods[] = {
     {"close", (PyCFunction)mpq_close, METH_NOARGS, "close()\n--\n\n"},
     {"_fileno", (PyCFunction)mpq_fileno, METH_NOARGS, NULL},
     {"_attach", (PyCFunction)mpq_attach, METH_O | METH_CLASS, NULL},
+    {"_ring_on_put", (PyCFunction)mpq_ring_on_put, METH_O, NULL},
+    {"_has_frames", (PyCFunction)mpq_has_frames, METH_NOARGS, NULL},
     {NULL},
 };
 
