@@ -946,7 +946,7 @@ class _Core:
         else:
             deadline = None
         me = threading.get_ident()
-        held = _SigintHold() if me == threading.main_thread().ident else None
+        held = None
         claimed = False
         try:
             with self.lock:
@@ -955,6 +955,8 @@ class _Core:
                     # another caller reads (and completes ours too); or the
                     # pool is closing; or this is a callback on the collector
                     return timeout
+                if me == threading.main_thread().ident:
+                    held = _SigintHold()  # before the claim: see above
                 self.direct_reader = me
                 self.direct_rounds += 1
                 claimed = True
@@ -1132,6 +1134,10 @@ class _Windowed:
         # even with timeout=None when another consumer thread took the item
         # it was woken for (results here arrive a group at a time, which
         # makes that frequent with several consumers).
+        core = self._core
+        if core is not None and not self._items:
+            # read the result rings while waiting, as AsyncResult.wait does
+            timeout = core.collect_for(self._has_item, timeout)
         cond = self._cond
         with cond:
             items = self._items
@@ -1158,6 +1164,11 @@ class _Windowed:
         raise value
 
     __next__ = next
+
+    def _has_item(self):
+        # read without the condition's lock: a hint for collect_for, which
+        # next() confirms under the lock
+        return bool(self._items) or self._index == self._length
 
     def _consumed(self):
         src, core = self._source, self._core
