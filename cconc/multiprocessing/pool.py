@@ -9,9 +9,10 @@ callbacks and errors are the running version's own), on another design:
   task ring (the parent its only writer, that worker its only reader) and a
   result ring (that worker its only writer, the parent its only reader), so
   no lock is shared between processes and a worker that dies at any instant
-  cannot wedge another. Every worker rings one doorbell after placing a
-  result, on which the parent sleeps (_ResultRings). Tasks travel in *groups* (many tasks per message, even
-  with ``chunksize=1``), pickled once with ``ForkingPickler`` when they are
+  cannot wedge another. The result rings ring one doorbell at every publish,
+  on which the parent sleeps (_ResultRings). The worker's loop is C
+  (src/multiprocessing/poolworker.c). Tasks travel in *groups* (many tasks
+  per message, even with ``chunksize=1``), pickled once with ``ForkingPickler`` when they are
   sent; the function of a group is pickled once per message.
 * One collector thread in the parent (no task-, result- or worker-handler
   threads) moves results out of the result rings, completes the results and
@@ -208,9 +209,9 @@ class _ParentGone(BaseException):
 def _result_sender(results, parent_gone):
     """send(msg): put msg, (wid, [(job, i0, results)]) or the goodbye (wid,
     None), on this worker's result ring (whose puts ring the parent's
-    doorbell: _worker_main). When the ring stays full, checks in slices that the pool's process (its
-    only reader) still lives. Results that do not pickle are sent as the
-    stdlib's MaybeEncodingError."""
+    doorbell: _worker_main). When the ring stays full, checks in slices that
+    the pool's process (its only reader) still lives. Results that do not
+    pickle are sent as the stdlib's MaybeEncodingError."""
     put = results._put_timeout
 
     def send(msg):

@@ -210,7 +210,7 @@ static PyObject *pool_worker_loop(PyObject *module, PyObject *const *args, Py_ss
             continue;
         }
         PyObject *it = PyObject_GetIter(groups), *group;
-        Py_DECREF(groups); /* the list goes with its iterator: each group is released once run */
+        Py_DECREF(groups); /* the iterator keeps the list: released below, before the next wait */
         if (!it)
             return NULL;
         int stop = 0;
@@ -237,7 +237,7 @@ static PyObject *pool_worker_loop(PyObject *module, PyObject *const *args, Py_ss
             if (r < 0)
                 break;
         }
-        Py_DECREF(it); /* the groups fetched with a None, or not run after an error */
+        Py_DECREF(it); /* the groups and their arguments, released before waiting again */
         if (PyErr_Occurred())
             return NULL;
         if (stop || (maxtasks >= 0 && completed >= maxtasks)) {
