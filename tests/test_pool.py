@@ -48,6 +48,10 @@ def unpicklable_result(x):
     return lambda: x
 
 
+def exit_with(code):
+    sys.exit(code)
+
+
 def mib_of(n):
     return bytes([n]) * (n << 20)
 
@@ -462,6 +466,17 @@ def test_worker_death_while_sending_result(cpool):
     with pytest.raises(WorkerLostError):
         p.apply(result_that_kills_on_send, (0,))
     assert p.apply(result_that_kills_on_send, (1,)) == 1
+
+
+def test_task_raising_a_base_exception_ends_its_worker(cpool):
+    # as the stdlib's worker, which catches Exception only: SystemExit ends
+    # the process (where the stdlib's pool then waits for the task forever)
+    p = cpool(2)
+    for code, exitcode in ((0, 0), (3, 3), ("bye", 1)):
+        with pytest.raises(WorkerLostError) as info:
+            p.apply_async(exit_with, (code,)).get(30)
+        assert info.value.exitcode == exitcode
+    assert p.map(sqr, range(10)) == [x * x for x in range(10)]
 
 
 def test_worker_death_in_initializer_calls_hook():
