@@ -42,6 +42,7 @@ from traceback import format_exception
 
 from cconc.multiprocessing import _pickling
 from cconc.threading import Event as _Event
+from cconc.threading import Lock as _Lock
 
 __all__ = ["ProcessPoolExecutor"]
 
@@ -205,7 +206,7 @@ class _Core:
         self.base_window = 2 * self.max_workers + 2
         self.max_window = 128 * self.max_workers
         self.window = self.base_window
-        self.lock = threading.Lock()
+        self.lock = _Lock()
         self.queued = collections.deque()  # _WorkItems not handed to the pool
         self.inflight = {}  # id -> _WorkItem handed to the pool
         self.ids = itertools.count()
