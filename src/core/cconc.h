@@ -171,6 +171,10 @@ int cc_queue_timeout(int block, PyObject *timeout, cc_deadline *deadline);
 /* Attach `value` to the exception being raised as attribute `name` (the
  * put_count / items of a batch that failed half-way: queue.c, mpqueue.c). */
 void cc_exc_attach(const char *name, PyObject *value);
+/* Take the exception being raised and clear it: normalized, with its
+ * traceback attached (as `except ... as e` sees it). A new reference, or
+ * NULL when none was set. */
+PyObject *cc_exc_take(void);
 
 /* ------------------------------------------------------------------------
  * The waiting core (park.c).

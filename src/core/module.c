@@ -71,6 +71,18 @@ int cc_add_type(PyObject *module, PyType_Spec *spec, PyObject *base, PyTypeObjec
     return 0;
 }
 
+PyObject *cc_exc_take(void)
+{
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    PyErr_NormalizeException(&type, &value, &tb);
+    if (tb && value)
+        PyException_SetTraceback(value, tb);
+    Py_XDECREF(type);
+    Py_XDECREF(tb);
+    return value;
+}
+
 typedef int (*exec_fn)(PyObject *, cc_state *);
 
 /* One entry per concern (source file). */

@@ -157,13 +157,7 @@ static int run_item(work_item *item)
         Py_DECREF(result);
     }
     else {
-        PyObject *type, *value, *tb;
-        PyErr_Fetch(&type, &value, &tb);
-        PyErr_NormalizeException(&type, &value, &tb);
-        if (tb && value)
-            PyException_SetTraceback(value, tb);
-        Py_XDECREF(type);
-        Py_XDECREF(tb);
+        PyObject *value = cc_exc_take();
         r = cc_future_set_exception(item->future, value ? value : Py_None);
         Py_XDECREF(value);
     }

@@ -42,13 +42,7 @@ static PyObject *failure(PyObject *wrap)
 {
     if (!PyErr_ExceptionMatches(PyExc_Exception))
         return NULL;
-    PyObject *type, *value, *tb;
-    PyErr_Fetch(&type, &value, &tb);
-    PyErr_NormalizeException(&type, &value, &tb);
-    if (tb && value)
-        PyException_SetTraceback(value, tb);
-    Py_XDECREF(type);
-    Py_XDECREF(tb);
+    PyObject *value = cc_exc_take();
     if (!value)
         return NULL;
     PyObject *wrapped = PyObject_CallOneArg(wrap, value);
