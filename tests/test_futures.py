@@ -917,8 +917,14 @@ def test_reentrant_executor(futures_mod):
         t = ex.submit(lambda obj: None, _Tattler(lambda: dropped.append(ex.submit(int, 5))))
         t.result()
         r = ex.submit(lambda: _Tattler(lambda: dropped.append(ex.submit(int, 6))))
+        r.result()
         del r
         gc.collect()
+        # A free-threaded build frees an object that another thread dropped
+        # only once the thread that made it (the worker, here) runs Python
+        # code again: have every worker run a task.
+        everyone = threading.Barrier(4)
+        list(ex.map(lambda _: everyone.wait(LONG), range(4)))
         for _ in range(200):
             if len(dropped) == 2:
                 break
