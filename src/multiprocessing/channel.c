@@ -242,13 +242,37 @@ static int init_robust_mutex(pthread_mutex_t *m)
     return r;
 }
 
+/* `size` bytes of the file behind fd, mapped shared: NULL with OSError. */
+static void *map_shared(int fd, size_t size)
+{
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (p != MAP_FAILED)
+        return p;
+    PyErr_SetFromErrno(PyExc_OSError);
+    return NULL;
+}
+
+/* The size of the file behind fd, a process passed us, when it can be a
+ * cconc `what` (at least min_size bytes); 0 with an exception otherwise. */
+static size_t passed_size(int fd, size_t min_size, const char *what)
+{
+    struct stat sb;
+    if (fstat(fd, &sb) < 0) {
+        PyErr_SetFromErrno(PyExc_OSError);
+        return 0;
+    }
+    if ((size_t)sb.st_size < min_size) {
+        PyErr_Format(PyExc_ValueError, "not a cconc %s", what);
+        return 0;
+    }
+    return (size_t)sb.st_size;
+}
+
 static int map_fd(cc_chan *ch, int fd, size_t map_size)
 {
-    void *p = mmap(NULL, map_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    if (p == MAP_FAILED) {
-        PyErr_SetFromErrno(PyExc_OSError);
+    void *p = map_shared(fd, map_size);
+    if (!p)
         return -1;
-    }
     ch->hdr = (struct cc_chan_shared *)p;
     ch->ring = (char *)p + HDR_SIZE;
     ch->map_size = map_size;
@@ -315,18 +339,11 @@ int cc_chan_create(cc_chan *ch, size_t capacity, uint32_t maxsize)
 
 int cc_chan_attach(cc_chan *ch, int fd)
 {
-    struct stat sb;
     ch->hdr = NULL;
     ch->fd = -1;
     ch->bell = NULL;
-    if (fstat(fd, &sb) < 0) {
-        PyErr_SetFromErrno(PyExc_OSError);
-        close(fd);
-        return -1;
-    }
-    if ((size_t)sb.st_size < HDR_SIZE + CC_CHAN_MIN_CAPACITY || map_fd(ch, fd, (size_t)sb.st_size) < 0) {
-        if (!PyErr_Occurred())
-            PyErr_SetString(PyExc_ValueError, "not a cconc queue");
+    size_t size = passed_size(fd, HDR_SIZE + CC_CHAN_MIN_CAPACITY, "queue");
+    if (!size || map_fd(ch, fd, size) < 0) {
         close(fd);
         return -1;
     }
@@ -1025,11 +1042,9 @@ _Static_assert(sizeof(struct cc_bell_shared) <= BELL_SIZE, "doorbell larger than
 
 static int bell_map(cc_bell *b, int fd)
 {
-    void *p = mmap(NULL, BELL_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    if (p == MAP_FAILED) {
-        PyErr_SetFromErrno(PyExc_OSError);
+    void *p = map_shared(fd, BELL_SIZE);
+    if (!p)
         return -1;
-    }
     b->hdr = p;
     b->fd = fd;
     return 0;
@@ -1052,43 +1067,28 @@ int cc_bell_create(cc_bell *b)
 
 int cc_bell_attach(cc_bell *b, int fd)
 {
-    struct stat sb;
     b->hdr = NULL;
     b->fd = -1;
-    if (fstat(fd, &sb) < 0) {
-        PyErr_SetFromErrno(PyExc_OSError);
-        close(fd);
-        return -1;
-    }
-    if (sb.st_size != BELL_SIZE || bell_map(b, fd) < 0) {
-        if (!PyErr_Occurred())
-            PyErr_SetString(PyExc_ValueError, "not a cconc doorbell");
+    if (!passed_size(fd, BELL_SIZE, "doorbell") || bell_map(b, fd) < 0) {
         close(fd);
         return -1;
     }
     if (b->hdr->magic != BELL_MAGIC) {
         PyErr_SetString(PyExc_ValueError, "not a cconc doorbell");
-        cc_bell_unmap(b);
-        cc_bell_close_fd(b);
+        cc_bell_release(b);
         return -1;
     }
     return 0;
 }
 
-void cc_bell_close_fd(cc_bell *b)
+void cc_bell_release(cc_bell *b)
 {
-    if (b->fd >= 0) {
-        close(b->fd);
-        b->fd = -1;
-    }
-}
-
-void cc_bell_unmap(cc_bell *b)
-{
-    if (b->hdr) {
+    if (b->hdr)
         munmap(b->hdr, BELL_SIZE);
-        b->hdr = NULL;
-    }
+    if (b->fd >= 0)
+        close(b->fd);
+    b->hdr = NULL;
+    b->fd = -1;
 }
 
 uint32_t cc_bell_count(const cc_bell *b) { return atomic_load(&b->hdr->rings); }

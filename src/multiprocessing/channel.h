@@ -97,8 +97,8 @@ typedef struct {
 int cc_bell_create(cc_bell *b);
 /* Map the doorbell behind `fd` (taking ownership of fd). 0 or -1 with an exception. */
 int cc_bell_attach(cc_bell *b, int fd);
-void cc_bell_close_fd(cc_bell *b);
-void cc_bell_unmap(cc_bell *b);
+/* Unmap the doorbell and close its fd (a process's handle only). */
+void cc_bell_release(cc_bell *b);
 uint32_t cc_bell_count(const cc_bell *b);
 void cc_bell_ring(cc_bell *b);
 /* Wait (until `deadline`) for the count to differ from `seen`: CC_CHAN_OK,
@@ -106,7 +106,6 @@ void cc_bell_ring(cc_bell *b);
 int cc_bell_wait(cc_bell *b, uint32_t seen, cc_deadline deadline);
 /* The cc_bell of a cconc _Doorbell object; NULL with TypeError otherwise. */
 cc_bell *cc_bell_of(cc_state *st, PyObject *obj);
-
 
 /* A process's handle on a channel. */
 typedef struct {

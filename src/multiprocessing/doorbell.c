@@ -61,32 +61,20 @@ static PyObject *bell_attach(PyObject *cls, PyObject *arg)
 static void bell_dealloc(DoorbellObject *self)
 {
     PyTypeObject *tp = Py_TYPE(self);
-    cc_bell_close_fd(&self->bell);
-    cc_bell_unmap(&self->bell);
+    cc_bell_release(&self->bell);
     tp->tp_free((PyObject *)self);
     Py_DECREF(tp);
 }
 
-static int bell_check(DoorbellObject *self)
-{
-    if (self->bell.hdr)
-        return 0;
-    PyErr_SetString(PyExc_ValueError, "doorbell not attached");
-    return -1;
-}
-
+/* (hdr is set in every object: __new__ and _attach fail otherwise) */
 static PyObject *bell_ring(DoorbellObject *self, PyObject *unused)
 {
-    if (bell_check(self) < 0)
-        return NULL;
     cc_bell_ring(&self->bell);
     Py_RETURN_NONE;
 }
 
 static PyObject *bell_count(DoorbellObject *self, PyObject *unused)
 {
-    if (bell_check(self) < 0)
-        return NULL;
     return PyLong_FromUnsignedLong(cc_bell_count(&self->bell));
 }
 
@@ -98,8 +86,6 @@ static PyObject *bell_wait(DoorbellObject *self, PyObject *const *args, Py_ssize
         PyErr_SetString(PyExc_TypeError, "wait(seen, timeout=None)");
         return NULL;
     }
-    if (bell_check(self) < 0)
-        return NULL;
     unsigned long seen = PyLong_AsUnsignedLong(args[0]);
     if (seen == (unsigned long)-1 && PyErr_Occurred())
         return NULL;
@@ -120,29 +106,14 @@ static PyObject *bell_wait(DoorbellObject *self, PyObject *const *args, Py_ssize
     return PyBool_FromLong(r == CC_CHAN_OK);
 }
 
-static PyObject *bell_close_impl(DoorbellObject *self)
-{
-    cc_bell_close_fd(&self->bell);
-    Py_RETURN_NONE;
-}
-CC_CS_NOARGS(bell_close, DoorbellObject)
-
-static PyObject *bell_fileno_impl(DoorbellObject *self)
-{
-    if (self->bell.fd < 0) {
-        PyErr_SetString(PyExc_ValueError, "doorbell has no file descriptor");
-        return NULL;
-    }
-    return PyLong_FromLong(self->bell.fd);
-}
-CC_CS_NOARGS(bell_fileno, DoorbellObject)
+/* (the fd stays open as long as the object: it is closed only by dealloc) */
+static PyObject *bell_fileno(DoorbellObject *self, PyObject *unused) { return PyLong_FromLong(self->bell.fd); }
 
 static PyMethodDef bell_methods[] = {
     {"ring", (PyCFunction)bell_ring, METH_NOARGS, "ring()\n--\n\nAdd one to the count; wake the waiter."},
     {"count", (PyCFunction)bell_count, METH_NOARGS, "count()\n--\n\nThe rings so far (modulo 2**32)."},
     {"wait", (PyCFunction)(void (*)(void))bell_wait, METH_FASTCALL,
      "wait(seen, timeout=None)\n--\n\nWait for the count to differ from seen."},
-    {"close", (PyCFunction)bell_close, METH_NOARGS, NULL},
     {"_fileno", (PyCFunction)bell_fileno, METH_NOARGS, NULL},
     {"_attach", (PyCFunction)bell_attach, METH_O | METH_CLASS, NULL},
     {NULL},
