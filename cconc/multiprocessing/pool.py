@@ -69,6 +69,7 @@ import _signal
 import collections
 import functools
 import itertools
+import operator
 import os
 import select
 import signal
@@ -287,13 +288,15 @@ class _Worker:
 class _Source:
     """Tasks of one job not yet sent to a worker."""
 
-    __slots__ = ("result", "kind", "func", "items", "next_index", "exhausted", "window", "unconsumed", "chunksize")
+    __slots__ = ("result", "kind", "func", "items", "total", "next_index", "exhausted", "window", "unconsumed",
+                 "chunksize")
 
-    def __init__(self, result, kind, func, items, window=None, chunksize=1):
+    def __init__(self, result, kind, func, items, total=None, window=None, chunksize=1):
         self.result = result
         self.kind = kind
         self.func = func
         self.items = items  # an iterator of payloads (chunks, or one (args, kwds))
+        self.total = total  # how many payloads items yields, where known
         self.next_index = 0
         self.exhausted = False
         self.window = window  # imap: at most this many tasks sent and not consumed
@@ -547,18 +550,14 @@ class _Core:
             return (src.result._job, i0, _APPLY, src.func, payload)
         # spread a job over the workers: a group is at most an even share of
         # what is left, so that long tasks do not queue behind one worker
-        left = getattr(src.items, "__length_hint__", None)
-        if left is not None:
-            try:
-                share = -(-left() // (_GROUPS_IN_FLIGHT * nworkers))
-                limit = max(1, min(limit, share))
-            except Exception:
-                pass
+        if src.total is not None:
+            share = -(-(src.total - src.next_index) // (_GROUPS_IN_FLIGHT * nworkers))
+            limit = max(1, min(limit, share))
         chunks = []
         i0 = src.next_index
         try:
-            for chunk in itertools.islice(src.items, limit):
-                chunks.append(chunk)
+            # (extend keeps what it appended before the iterator raised)
+            chunks.extend(itertools.islice(src.items, limit))
         except Exception as e:
             # the iterable raised (imap): that task fails, the job ends there
             src.exhausted = True
@@ -733,8 +732,11 @@ class _Core:
                     except Exception:  # pragma: no cover
                         self.report("Pool collector")
                     continue
-                for k, obj in enumerate(res):
-                    complete(result, i0 + k, obj)
+                k = 0
+                if type(result) is MapResult:
+                    k = result._set_leading(i0, res)
+                for k in range(k, len(res)):
+                    complete(result, i0 + k, res[k])
 
     def drain(self):
         while True:
@@ -1105,6 +1107,10 @@ class ApplyResult(_std_pool.ApplyResult):
 AsyncResult = ApplyResult
 
 
+_first = operator.itemgetter(0)
+_second = operator.itemgetter(1)
+
+
 class MapResult(_std_pool.MapResult, ApplyResult):
     __doc__ = _std_pool.MapResult.__doc__
     _set_length_pending = False
@@ -1112,6 +1118,23 @@ class MapResult(_std_pool.MapResult, ApplyResult):
     def __init__(self, pool, chunksize, length, callback, error_callback):
         _std_pool.MapResult.__init__(self, pool, chunksize, length, callback, error_callback)
         _native_event(self)
+
+    def _set_leading(self, i0, res):
+        """Stores a group's results (tasks i0, i0 + 1, ...) at once while
+        they all succeeded and leave the job unfinished: the same as _set
+        for each, which the caller runs for the rest (the job's last task,
+        or the whole group if a task failed). Returns how many it took."""
+        n = min(len(res), self._number_left - 1)
+        if n <= 0 or not self._success:
+            return 0
+        head = res[:n]
+        if not all(map(_first, head)):
+            return 0  # a failure: _set stores it, as the stdlib's
+        flat = list(itertools.chain.from_iterable(map(_second, head)))
+        start = i0 * self._chunksize
+        self._value[start:start + len(flat)] = flat
+        self._number_left -= n
+        return n
 
 
 class _Windowed:
@@ -1381,7 +1404,7 @@ class Pool:
         self._check_running()
         result = ApplyResult(self, callback, error_callback)
         try:
-            self._core.submit(_Source(result, _APPLY, func, iter(((args, kwds),))))
+            self._core.submit(_Source(result, _APPLY, func, iter(((args, kwds),)), 1))
         except BaseException:
             self._cache.pop(result._job, None)
             raise
@@ -1405,7 +1428,7 @@ class Pool:
         result._ntasks = -(-len(iterable) // chunksize) if chunksize > 0 else 0
         if chunksize > 0:
             chunks = _chunks(iterable, chunksize)
-            self._submit_source(_Source(result, kind, func, chunks, chunksize=chunksize), result)
+            self._submit_source(_Source(result, kind, func, chunks, result._ntasks, chunksize=chunksize), result)
         return result
 
     def _submit_source(self, src, result):
@@ -1497,9 +1520,9 @@ class Pool:
         job = _BatchJob(self._core, on_done, len(args_list))
         if args_list:
             if len(args_list) == 1:  # as apply_async: no group to cut
-                src = _Source(job, _APPLY, func, iter(((args_list[0], {}),)))
+                src = _Source(job, _APPLY, func, iter(((args_list[0], {}),)), 1)
             else:
-                src = _Source(job, _STAREACH, func, iter(args_list))
+                src = _Source(job, _STAREACH, func, iter(args_list), len(args_list))
             job._source = src
             try:
                 self._core.submit(src)
@@ -1511,41 +1534,20 @@ class Pool:
     __class_getitem__ = classmethod(types.GenericAlias)
 
 
-class _LenIter:
-    """An iterator of chunks that knows how many are left (for group sizes)."""
-
-    __slots__ = ("seq", "size", "pos", "n")
-
-    def __init__(self, seq, size):
-        self.seq = seq
-        self.size = size
-        self.pos = 0
-        self.n = len(seq)
-
-    def __iter__(self):
-        return self
-
-    def __next__(self):
-        pos = self.pos
-        if pos >= self.n:
-            raise StopIteration
-        self.pos = pos + self.size
-        if type(self.seq) is range:
-            # a range's slice is a range: it pickles as three ints
-            return self.seq[pos:pos + self.size]
-        return tuple(self.seq[pos:pos + self.size])
-
-    def __length_hint__(self):
-        return -(-(self.n - self.pos) // self.size)
-
-
 def _chunks(iterable, size):
+    """The chunks of map's sized iterable, made by C iterators: 1-tuples for
+    size 1, as the stdlib's; else slices (a range's slice is a range: it
+    pickles as three ints) as tuples, or islices where it does not slice."""
+    if size == 1:
+        return zip(iterable)
     try:
         iterable[0:0]
-        return _LenIter(iterable, size)
     except Exception:
         it = iter(iterable)
         return iter(lambda: tuple(itertools.islice(it, size)), ())
+    n = len(iterable)
+    chunks = map(iterable.__getitem__, map(slice, range(0, n, size), range(size, n + size, size)))
+    return chunks if type(iterable) is range else map(tuple, chunks)
 
 
 def _lazy_chunks(iterable, size):
