@@ -44,6 +44,12 @@ def fail_on_3(x):
     return x
 
 
+def fail_now_and_then(x):
+    if x % 97 == 50:
+        raise KeyError(x)
+    return x
+
+
 def unpicklable_result(x):
     return lambda: x
 
@@ -201,6 +207,27 @@ def test_imap_shared_by_consumer_threads(cpool):
             t.join(60 * SLACK)
         assert not any(t.is_alive() for t in threads)
         assert sorted(x for out in got for x in out) == [x * x for x in range(2000)]
+
+
+def test_map_across_many_groups(pool_of):
+    # (cconc's workers send a group of map tasks that all succeeded as their
+    # values alone, and a group with a failed task as (ok, value) pairs)
+    p = pool_of(2)
+    for n, chunksize in ((3000, 1), (3003, 7), (60, 3)):
+        expect = [x * x for x in range(n)]
+        got, errs = [], []
+        assert p.map_async(sqr, range(n), chunksize, callback=got.append).get(30) == expect
+        wait_until(lambda: got)
+        assert got == [expect]
+        r = p.starmap_async(add, zip(range(n), range(n)), chunksize, callback=got.append)
+        assert r.get(30) == [2 * x for x in range(n)]
+        r = p.map_async(fail_now_and_then, range(n), chunksize, callback=got.append, error_callback=errs.append)
+        with pytest.raises(KeyError) as info:
+            r.get(30)
+        assert info.value.args[0] % 97 == 50
+        wait_until(lambda: errs)
+        assert errs == [info.value] and len(got) == 2
+    assert p.map(fail_now_and_then, range(50)) == list(range(50))
 
 
 def test_map_over_range_slices(pool_of):

@@ -69,7 +69,6 @@ import _signal
 import collections
 import functools
 import itertools
-import operator
 import os
 import select
 import signal
@@ -111,6 +110,11 @@ job_counter = _std_pool.job_counter  # one numbering with the stdlib's pools
 # _EACH and _STAREACH groups hold single items (a task each, whose result is
 # func(item) or func(*item): imap with chunksize=1, _submit_batch).
 _APPLY, _MAP, _STARMAP, _EACH, _STAREACH = 0, 1, 2, 3, 4
+# added to map_async's kinds: a group whose tasks all succeeded comes back as
+# (job, i0, values, ntasks), its chunks' values concatenated, in place of
+# (job, i0, [(True, chunk's values), ...]): a pair and a list less per task
+# to make, pickle, unpickle and store
+_FLAT = 8
 
 _TASK_RING_SIZE = 4 << 20
 _RESULT_RING_SIZE = 8 << 20
@@ -716,7 +720,7 @@ class _Core:
         direct = self.direct_reader == threading.get_ident()
         with self.complete_lock:
             for group in done:
-                job, i0, res = group
+                job, i0, res = group[0], group[1], group[2]
                 result = cache.get(job)
                 if result is None:
                     continue
@@ -732,11 +736,12 @@ class _Core:
                     except Exception:  # pragma: no cover
                         self.report("Pool collector")
                     continue
-                k = 0
-                if type(result) is MapResult:
-                    k = result._set_leading(i0, res)
-                for k in range(k, len(res)):
-                    complete(result, i0 + k, res[k])
+                if len(group) == 4:  # a map group that all succeeded: see _FLAT
+                    if result._store_values(i0, group[3], res):
+                        continue
+                    res = result._as_pairs(group[3], res)
+                for k, obj in enumerate(res):
+                    complete(result, i0 + k, obj)
 
     def drain(self):
         while True:
@@ -1107,10 +1112,6 @@ class ApplyResult(_std_pool.ApplyResult):
 AsyncResult = ApplyResult
 
 
-_first = operator.itemgetter(0)
-_second = operator.itemgetter(1)
-
-
 class MapResult(_std_pool.MapResult, ApplyResult):
     __doc__ = _std_pool.MapResult.__doc__
     _set_length_pending = False
@@ -1119,22 +1120,23 @@ class MapResult(_std_pool.MapResult, ApplyResult):
         _std_pool.MapResult.__init__(self, pool, chunksize, length, callback, error_callback)
         _native_event(self)
 
-    def _set_leading(self, i0, res):
-        """Stores a group's results (tasks i0, i0 + 1, ...) at once while
-        they all succeeded and leave the job unfinished: the same as _set
-        for each, which the caller runs for the rest (the job's last task,
-        or the whole group if a task failed). Returns how many it took."""
-        n = min(len(res), self._number_left - 1)
-        if n <= 0 or not self._success:
-            return 0
-        head = res[:n]
-        if not all(map(_first, head)):
-            return 0  # a failure: _set stores it, as the stdlib's
-        flat = list(itertools.chain.from_iterable(map(_second, head)))
+    def _store_values(self, i0, n, values):
+        """Stores n successful tasks' values (from task i0 on, concatenated)
+        at once: what _set does for each, unless the job failed already or
+        they end it; then False, and each task takes _set (as_pairs), which
+        keeps the first failure and runs the callbacks at the end."""
+        if n >= self._number_left or not self._success:
+            return False
         start = i0 * self._chunksize
-        self._value[start:start + len(flat)] = flat
+        self._value[start:start + len(values)] = values
         self._number_left -= n
-        return n
+        return True
+
+    def _as_pairs(self, n, values):
+        """_store_values' values as the (True, chunk's values) of n tasks
+        (the job's last chunk, which may be shorter, is a group's last)."""
+        cs = self._chunksize
+        return [(True, values[k * cs:(k + 1) * cs]) for k in range(n)]
 
 
 class _Windowed:
@@ -1388,16 +1390,16 @@ class Pool:
     def map(self, func, iterable, chunksize=None):
         """Apply `func` to each element in `iterable`, collecting the results
         in a list that is returned."""
-        return self._map_async(func, iterable, _MAP, chunksize).get()
+        return self._map_async(func, iterable, _MAP | _FLAT, chunksize).get()
 
     def starmap(self, func, iterable, chunksize=None):
         """Like `map()` method but the elements of the `iterable` are expected
         to be iterables as well and will be unpacked as arguments."""
-        return self._map_async(func, iterable, _STARMAP, chunksize).get()
+        return self._map_async(func, iterable, _STARMAP | _FLAT, chunksize).get()
 
     def starmap_async(self, func, iterable, chunksize=None, callback=None, error_callback=None):
         """Asynchronous version of `starmap()` method."""
-        return self._map_async(func, iterable, _STARMAP, chunksize, callback, error_callback)
+        return self._map_async(func, iterable, _STARMAP | _FLAT, chunksize, callback, error_callback)
 
     def apply_async(self, func, args=(), kwds={}, callback=None, error_callback=None):
         """Asynchronous version of `apply()` method."""
@@ -1412,7 +1414,7 @@ class Pool:
 
     def map_async(self, func, iterable, chunksize=None, callback=None, error_callback=None):
         """Asynchronous version of `map()` method."""
-        return self._map_async(func, iterable, _MAP, chunksize, callback, error_callback)
+        return self._map_async(func, iterable, _MAP | _FLAT, chunksize, callback, error_callback)
 
     def _map_async(self, func, iterable, kind, chunksize=None, callback=None, error_callback=None):
         self._check_running()

@@ -8,7 +8,7 @@
  *
  * A group is (job, i0, kind, func, payload); its results are a list of
  * (True, value) or (False, wrapped exception) per task, as the stdlib's
- * worker sends them: a task's Exception is caught and sent, a
+ * worker sends them (or the values alone: see KIND_FLAT): a task's Exception is caught and sent, a
  * BaseException (SystemExit, KeyboardInterrupt) ends the loop and the
  * worker, as in the stdlib's worker. */
 #include "cconc.h"
@@ -17,6 +17,10 @@
  * _STARMAP hold chunks (a task each, whose value is a list: the stdlib's
  * mapstar/starmapstar); _EACH and _STAREACH single items. */
 enum { KIND_APPLY, KIND_MAP, KIND_STARMAP, KIND_EACH, KIND_STAREACH };
+/* Added to the kind of map_async's groups (pool.py's _FLAT): when every task
+ * succeeded, their values (lists) go back concatenated, as (job, i0, values,
+ * ntasks), which spares a pair and a list per task on both sides. */
+enum { KIND_FLAT = 8 };
 
 /* The Python helpers a task may need (see pool_worker_loop). */
 typedef struct {
@@ -115,7 +119,25 @@ static int run_task(PyObject *out, int kind, PyObject *func, PyObject *task, con
     return r;
 }
 
-/* The results of one group, as a message (job, i0, results); *ntasks is
+/* The values of `out`'s pairs, all successful, concatenated; NULL without
+ * an exception if a task failed. */
+static PyObject *flatten(PyObject *out)
+{
+    Py_ssize_t n = PyList_GET_SIZE(out);
+    for (Py_ssize_t k = 0; k < n; k++)
+        if (PyTuple_GET_ITEM(PyList_GET_ITEM(out, k), 0) != Py_True)
+            return NULL;
+    PyObject *values = PyList_New(0);
+    for (Py_ssize_t k = 0; values && k < n; k++) {
+        PyObject *chunk = PyTuple_GET_ITEM(PyList_GET_ITEM(out, k), 1);
+        if (PyList_SetSlice(values, PY_SSIZE_T_MAX, PY_SSIZE_T_MAX, chunk) < 0)
+            Py_CLEAR(values);
+    }
+    return values;
+}
+
+/* The results of one group, as a message (job, i0, results), or for a
+ * KIND_FLAT group that all succeeded (job, i0, values, ntasks); *ntasks is
  * set to the number of tasks run. */
 static PyObject *run_group(PyObject *group, const task_fns *fns, Py_ssize_t *ntasks)
 {
@@ -126,6 +148,9 @@ static PyObject *run_group(PyObject *group, const task_fns *fns, Py_ssize_t *nta
     long kind = PyLong_AsLong(PyTuple_GET_ITEM(group, 2));
     if (kind == -1 && PyErr_Occurred())
         return NULL;
+    int flat = kind & KIND_FLAT;
+    kind &= ~KIND_FLAT;
+    flat = flat && (kind == KIND_MAP || kind == KIND_STARMAP); /* (only chunks' values are lists) */
     PyObject *func = PyTuple_GET_ITEM(group, 3), *payload = PyTuple_GET_ITEM(group, 4);
     PyObject *out = PyList_New(0);
     if (!out)
@@ -148,7 +173,16 @@ static PyObject *run_group(PyObject *group, const task_fns *fns, Py_ssize_t *nta
             goto error;
     }
     *ntasks = PyList_GET_SIZE(out);
-    PyObject *msg = PyTuple_Pack(3, PyTuple_GET_ITEM(group, 0), PyTuple_GET_ITEM(group, 1), out);
+    PyObject *values = flat ? flatten(out) : NULL, *msg;
+    if (PyErr_Occurred())
+        goto error;
+    if (values) {
+        PyObject *n = PyLong_FromSsize_t(*ntasks);
+        msg = n ? PyTuple_Pack(4, PyTuple_GET_ITEM(group, 0), PyTuple_GET_ITEM(group, 1), values, n) : NULL;
+        Py_XDECREF(n);
+        Py_DECREF(values);
+    } else
+        msg = PyTuple_Pack(3, PyTuple_GET_ITEM(group, 0), PyTuple_GET_ITEM(group, 1), out);
     Py_DECREF(out);
     return msg;
 error:
