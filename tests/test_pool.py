@@ -44,6 +44,16 @@ def fail_on_3(x):
     return x
 
 
+def wait_for_file_unless_first(args):
+    # (the path of a file the parent makes once it has the first result)
+    i, path, deadline = args
+    while i and not os.path.exists(path):
+        if time.time() > deadline:
+            return "the first result never came"
+        time.sleep(0.005)
+    return i
+
+
 def fail_now_and_then(x):
     if x % 97 == 50:
         raise KeyError(x)
@@ -228,6 +238,20 @@ def test_map_across_many_groups(pool_of):
         wait_until(lambda: errs)
         assert errs == [info.value] and len(got) == 2
     assert p.map(fail_now_and_then, range(50)) == list(range(50))
+
+
+@pytest.mark.parametrize("method", ["imap", "imap_unordered"])
+def test_imap_results_stream_while_other_tasks_run(pool_of, tmp_path, method):
+    # The first task ends at once, the others only once its result is in the
+    # parent: a pool that sent the tasks in one batch and its results back
+    # only at the batch's end would never let them end.
+    p = pool_of(2)
+    flag = str(tmp_path / "first result in")
+    deadline = time.time() + 30
+    it = getattr(p, method)(wait_for_file_unless_first, [(i, flag, deadline) for i in range(12)])
+    assert next(it) == 0
+    open(flag, "w").close()
+    assert sorted(it) == list(range(1, 12))
 
 
 def test_map_over_range_slices(pool_of):
@@ -758,8 +782,8 @@ def test_imap_endless_is_bounded(cpool):
     next(it2)
     time.sleep(0.3)  # a slow consumer: the window stops the producer
     src = it2._source
-    assert src.unconsumed <= 4 * 64 * 2 + 64
-    assert src.next_index <= 4 * 64 * 2 + 64
+    assert src.unconsumed <= 256 * 2 + 64
+    assert src.next_index <= 256 * 2 + 64
 
 
 def test_maxtasksperchild_under_load(cpool):

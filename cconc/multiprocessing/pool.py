@@ -118,8 +118,14 @@ _FLAT = 8
 
 _TASK_RING_SIZE = 4 << 20
 _RESULT_RING_SIZE = 8 << 20
-_MAX_GROUP = 64  # tasks per message to a worker
+_MAX_GROUP = 256  # tasks per message to a worker
+# A job's groups grow from one task (twofold per group back) while a group's
+# tasks take less than this, and shrink to it otherwise: results of slow tasks
+# stream back, and such a job spreads over the workers task by task, as on
+# the stdlib's pool (s)
+_GROUP_TIME = 0.002
 _GROUPS_IN_FLIGHT = 2  # per worker: one running, one waiting in its ring
+_WINDOW_PER_WORKER = 256  # imap: tasks sent and not yet consumed, per worker
 _BIG_TASK = 16  # items per task (chunksize) from which a task travels alone
 _WATCH_SLICE = 0.02  # the collector looks at the workers' sentinels this often (s)
 # A send to a worker whose ring is full waits in slices, checking between them
@@ -277,13 +283,14 @@ def _worker_main(tasks, results, bell, wid, initializer, initargs, maxtasks, wra
 class _Worker:
     """The parent's view of one worker process."""
 
-    __slots__ = ("wid", "process", "tasks", "inflight", "quota", "stopping", "sentinel")
+    __slots__ = ("wid", "process", "tasks", "inflight", "sent", "quota", "stopping", "sentinel")
 
     def __init__(self, wid, process, tasks, quota):
         self.wid = wid
         self.process = process
         self.tasks = tasks  # its task ring (we write, it reads)
         self.inflight = {}  # (job, i0) -> number of tasks in that group
+        self.sent = {}  # (job, i0) -> (when sent, _Source), to size the job's next groups
         self.quota = quota  # tasks it may still be given (None: unbounded)
         self.stopping = False  # the pool asked it to end
         self.sentinel = getattr(process, "sentinel", None)
@@ -293,7 +300,7 @@ class _Source:
     """Tasks of one job not yet sent to a worker."""
 
     __slots__ = ("result", "kind", "func", "items", "total", "next_index", "exhausted", "window", "unconsumed",
-                 "chunksize")
+                 "chunksize", "group_size")
 
     def __init__(self, result, kind, func, items, total=None, window=None, chunksize=1):
         self.result = result
@@ -306,6 +313,14 @@ class _Source:
         self.window = window  # imap: at most this many tasks sent and not consumed
         self.unconsumed = 0
         self.chunksize = chunksize  # items per task
+        self.group_size = 1  # tasks in its next group (see _GROUP_TIME)
+
+    def group_back(self, n, elapsed):
+        """A group of n tasks came back `elapsed` s after it was sent."""
+        size = self.group_size * 2
+        if elapsed > 0:
+            size = min(size, int(_GROUP_TIME * n / elapsed))
+        self.group_size = max(1, min(size, _MAX_GROUP))
 
 
 class _ResultRings:
@@ -535,7 +550,7 @@ class _Core:
             return None
         # big tasks go one per message, so that their results come back (and are
         # unpickled) while the worker runs the next one
-        limit = _MAX_GROUP if src.chunksize < _BIG_TASK else 1
+        limit = src.group_size if src.chunksize < _BIG_TASK else 1
         if w.quota is not None:
             limit = min(limit, w.quota - sum(w.inflight.values()))
         if src.window is not None:
@@ -568,11 +583,7 @@ class _Core:
             bad = i0 + len(chunks)
             src.next_index = bad + 1
             self.fail_later.append((src.result, bad, e))
-            if chunks:
-                src.unconsumed += len(chunks)
-                w.inflight[(src.result._job, i0)] = len(chunks)
-                return (src.result._job, i0, src.kind, src.func, chunks)
-            return None
+            return self.hand_out(src, w, i0, chunks) if chunks else None
         if len(chunks) < limit:
             src.exhausted = True
             if src.result._set_length_pending:
@@ -580,9 +591,15 @@ class _Core:
         if not chunks:
             return None
         src.next_index = i0 + len(chunks)
+        return self.hand_out(src, w, i0, chunks)
+
+    def hand_out(self, src, w, i0, chunks):
+        """Under the lock: these tasks of src are w's now; their group."""
         src.unconsumed += len(chunks)
-        w.inflight[(src.result._job, i0)] = len(chunks)
-        return (src.result._job, i0, src.kind, src.func, chunks)
+        key = (src.result._job, i0)
+        w.inflight[key] = len(chunks)
+        w.sent[key] = (time.monotonic(), src)
+        return (key[0], i0, src.kind, src.func, chunks)
 
     def worker_gone(self, w):
         """The worker has ended (its sentinel is readable) or was reaped."""
@@ -642,6 +659,7 @@ class _Core:
         by one, so that only those that do not pickle fail, as on the stdlib."""
         job, i0, kind, func, payload = group
         with self.lock:
+            w.sent.pop((job, i0), None)
             if w.inflight.pop((job, i0), None) is None:
                 return  # its worker ended and the group was failed already
         result = self.cache.get(job)
@@ -703,10 +721,15 @@ class _Core:
             if out is None:
                 self.byes.append(w)
                 return
+            now = time.monotonic()
             for group in out:
-                n = w.inflight.pop((group[0], group[1]), None)
+                key = (group[0], group[1])
+                n = w.inflight.pop(key, None)
                 if n is None:
                     continue  # failed already (should not happen: kept for safety)
+                sent = w.sent.pop(key, None)
+                if sent is not None:
+                    sent[1].group_back(n, now - sent[0])
                 if w.quota is not None:
                     w.quota -= n
                 done.append(group)
@@ -1202,7 +1225,7 @@ class _Windowed:
             return
         with core.lock:
             src.unconsumed -= 1
-            if src.exhausted or src.window - src.unconsumed != _MAX_GROUP:
+            if src.exhausted or src.window - src.unconsumed != min(_MAX_GROUP, src.window // 4):
                 return  # the collector refills as results come; we only unblock a full window
             sends = core.plan()
         if sends:
@@ -1447,7 +1470,7 @@ class Pool:
                              if cls is IMapUnorderedIterator else "Chunksize must be 1+, not {0:n}".format(chunksize))
         result = cls(self)
         chunks = _lazy_chunks(iterable, chunksize)
-        window = max(4 * _MAX_GROUP * self._processes, 64)
+        window = max(_WINDOW_PER_WORKER * self._processes, 64)
         src = _Source(result, _EACH if chunksize == 1 else _MAP, func, chunks, window=window, chunksize=chunksize)
         result._source = src
         result._core = self._core
