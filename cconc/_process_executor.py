@@ -732,7 +732,15 @@ class ProcessPoolExecutor(_std_process.ProcessPoolExecutor):
             all_chunks = list(chunks)
             if per_batch is None:
                 per_batch = max(1, min(64, -(-len(all_chunks) // (4 * self._max_workers))))
-            fs = [submit_batch(all_chunks[i:i + per_batch]) for i in range(0, len(all_chunks), per_batch)]
+            # Batches start at one chunk and double up to per_batch, so that
+            # the first results of slow calls come back as soon as they end
+            # (a batch's results come back together).
+            fs = []
+            start, size = 0, 1
+            while start < len(all_chunks):
+                fs.append(submit_batch(all_chunks[start:start + size]))
+                start += size
+                size = min(size * 2, per_batch)
             return _chain_outcomes(fs, timeout, end_time)
 
         if per_batch is None:

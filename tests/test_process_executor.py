@@ -185,6 +185,28 @@ def test_map(futures_mod):
         assert list(ex.map(identity, range(3000))) == list(range(3000))
 
 
+def wait_for_file_unless_first(i, path, deadline):
+    # (the path of a file the test makes once it has the first result)
+    while i and not os.path.exists(path):
+        if time.time() > deadline:
+            return "the first result never came"
+        time.sleep(0.005)
+    return i
+
+
+def test_map_first_results_come_while_other_calls_run(futures_mod, tmp_path):
+    # The first call ends at once, the others only once its result is in the
+    # parent: a map that sent its calls in batches of several, whose results
+    # come back together, would never let them end.
+    flag = str(tmp_path / "first result in")
+    deadline = time.time() + 30
+    with executor(futures_mod) as ex:
+        it = ex.map(wait_for_file_unless_first, range(40), [flag] * 40, [deadline] * 40)
+        assert next(it) == 0
+        open(flag, "w").close()
+        assert list(it) == list(range(1, 40))
+
+
 def test_map_exception_stops_at_the_failing_item(futures_mod):
     with executor(futures_mod) as ex:
         it = ex.map(raise_runtime_if_three, range(10))
