@@ -305,6 +305,11 @@ def test_unpicklable_result_and_arguments(pool_of, multiprocessing_mod):
         p.apply(sqr, (lambda: 1,))
     with pytest.raises(Exception):
         p.map(lambda x: x, range(3))
+    for chunksize in (1, 3):
+        # (cconc's worker sends a map group whose values do not pickle task by task)
+        with pytest.raises(multiprocessing_mod.pool.MaybeEncodingError) as info:
+            p.map(unpicklable_result, range(3, 10), chunksize)
+        assert "Error sending result" in str(info.value)
     # the pool still works
     assert p.map(sqr, range(3)) == [0, 1, 4]
 

@@ -110,10 +110,11 @@ job_counter = _std_pool.job_counter  # one numbering with the stdlib's pools
 # _EACH and _STAREACH groups hold single items (a task each, whose result is
 # func(item) or func(*item): imap with chunksize=1, _submit_batch).
 _APPLY, _MAP, _STARMAP, _EACH, _STAREACH = 0, 1, 2, 3, 4
-# added to map_async's kinds: a group whose tasks all succeeded comes back as
-# (job, i0, values, ntasks), its chunks' values concatenated, in place of
-# (job, i0, [(True, chunk's values), ...]): a pair and a list less per task
-# to make, pickle, unpickle and store
+# A group's results come back as (job, i0, [(ok, value) per task], seconds it
+# ran). _FLAT, added to map_async's kinds: a group whose tasks all succeeded
+# comes back as (job, i0, values, ntasks, seconds), its chunks' values
+# concatenated: a pair and a list less per task to make, pickle, unpickle and
+# store
 _FLAT = 8
 
 _TASK_RING_SIZE = 4 << 20
@@ -169,13 +170,13 @@ def _apply(func, args, kwds):
 
 
 def _encodable(msg):
-    """The message (wid, [(job, i0, results)]) with each result that does
-    not pickle replaced by the stdlib's MaybeEncodingError."""
+    """The message (wid, [(job, i0, results, seconds)]) with each result
+    that does not pickle replaced by the stdlib's MaybeEncodingError."""
     from ._pickling import dumps
 
     wid, out = msg
     fixed = []
-    for job, i0, results in out:
+    for job, i0, results, seconds in out:
         res = []
         for r in results:
             try:
@@ -183,7 +184,7 @@ def _encodable(msg):
                 res.append(r)
             except Exception as e:
                 res.append((False, MaybeEncodingError(e, r[1])))
-        fixed.append((job, i0, res))
+        fixed.append((job, i0, res, seconds))
     return wid, fixed
 
 
@@ -218,7 +219,7 @@ class _ParentGone(BaseException):
 
 
 def _result_sender(results, parent_gone):
-    """send(msg): put msg, (wid, [(job, i0, results)]) or the goodbye (wid,
+    """send(msg): put msg, (wid, [results of a group]) or the goodbye (wid,
     None), on this worker's result ring (whose puts ring the parent's
     doorbell: _worker_main). When the ring stays full, checks in slices that
     the pool's process (its only reader) still lives. Results that do not
@@ -290,7 +291,7 @@ class _Worker:
         self.process = process
         self.tasks = tasks  # its task ring (we write, it reads)
         self.inflight = {}  # (job, i0) -> number of tasks in that group
-        self.sent = {}  # (job, i0) -> (when sent, _Source), to size the job's next groups
+        self.sent = {}  # (job, i0) -> its _Source, to size the job's next groups
         self.quota = quota  # tasks it may still be given (None: unbounded)
         self.stopping = False  # the pool asked it to end
         self.sentinel = getattr(process, "sentinel", None)
@@ -299,8 +300,8 @@ class _Worker:
 class _Source:
     """Tasks of one job not yet sent to a worker."""
 
-    __slots__ = ("result", "kind", "func", "items", "total", "next_index", "exhausted", "window", "unconsumed",
-                 "chunksize", "group_size")
+    __slots__ = ("result", "kind", "func", "items", "total", "next_index", "exhausted", "window", "refill_at",
+                 "unconsumed", "chunksize", "group_size")
 
     def __init__(self, result, kind, func, items, total=None, window=None, chunksize=1):
         self.result = result
@@ -311,15 +312,17 @@ class _Source:
         self.next_index = 0
         self.exhausted = False
         self.window = window  # imap: at most this many tasks sent and not consumed
+        # imap: the room in a full window at which its consumer sends more
+        self.refill_at = None if window is None else window // 4
         self.unconsumed = 0
         self.chunksize = chunksize  # items per task
         self.group_size = 1  # tasks in its next group (see _GROUP_TIME)
 
-    def group_back(self, n, elapsed):
-        """A group of n tasks came back `elapsed` s after it was sent."""
+    def group_back(self, n, seconds):
+        """A group of n tasks ran in `seconds` in its worker."""
         size = self.group_size * 2
-        if elapsed > 0:
-            size = min(size, int(_GROUP_TIME * n / elapsed))
+        if seconds > 0:
+            size = min(size, int(_GROUP_TIME * n / seconds))
         self.group_size = max(1, min(size, _MAX_GROUP))
 
 
@@ -554,7 +557,9 @@ class _Core:
         if w.quota is not None:
             limit = min(limit, w.quota - sum(w.inflight.values()))
         if src.window is not None:
-            limit = min(limit, src.window - src.unconsumed)
+            # at most half the window in flight: the rest is slack for the
+            # consumer, so that the workers do not wait for it to catch up
+            limit = min(limit, src.window - src.unconsumed, src.window // (2 * _GROUPS_IN_FLIGHT * nworkers))
             if limit <= 0:
                 return None
         if src.kind == _APPLY:
@@ -598,7 +603,7 @@ class _Core:
         src.unconsumed += len(chunks)
         key = (src.result._job, i0)
         w.inflight[key] = len(chunks)
-        w.sent[key] = (time.monotonic(), src)
+        w.sent[key] = src
         return (key[0], i0, src.kind, src.func, chunks)
 
     def worker_gone(self, w):
@@ -721,15 +726,14 @@ class _Core:
             if out is None:
                 self.byes.append(w)
                 return
-            now = time.monotonic()
             for group in out:
                 key = (group[0], group[1])
                 n = w.inflight.pop(key, None)
                 if n is None:
                     continue  # failed already (should not happen: kept for safety)
-                sent = w.sent.pop(key, None)
-                if sent is not None:
-                    sent[1].group_back(n, now - sent[0])
+                src = w.sent.pop(key, None)
+                if src is not None:
+                    src.group_back(n, group[-1])
                 if w.quota is not None:
                     w.quota -= n
                 done.append(group)
@@ -759,7 +763,7 @@ class _Core:
                     except Exception:  # pragma: no cover
                         self.report("Pool collector")
                     continue
-                if len(group) == 4:  # a map group that all succeeded: see _FLAT
+                if len(group) == 5:  # a map group that all succeeded: see _FLAT
                     if result._store_values(i0, group[3], res):
                         continue
                     res = result._as_pairs(group[3], res)
@@ -1225,7 +1229,7 @@ class _Windowed:
             return
         with core.lock:
             src.unconsumed -= 1
-            if src.exhausted or src.window - src.unconsumed != min(_MAX_GROUP, src.window // 4):
+            if src.exhausted or src.window - src.unconsumed != src.refill_at:
                 return  # the collector refills as results come; we only unblock a full window
             sends = core.plan()
         if sends:

@@ -8,7 +8,8 @@
  *
  * A group is (job, i0, kind, func, payload); its results are a list of
  * (True, value) or (False, wrapped exception) per task, as the stdlib's
- * worker sends them (or the values alone: see KIND_FLAT): a task's Exception is caught and sent, a
+ * worker sends them (or the values alone: see KIND_FLAT), followed by the
+ * seconds the group took to run, by which the parent sizes the next groups: a task's Exception is caught and sent, a
  * BaseException (SystemExit, KeyboardInterrupt) ends the loop and the
  * worker, as in the stdlib's worker. */
 #include "cconc.h"
@@ -19,7 +20,7 @@
 enum { KIND_APPLY, KIND_MAP, KIND_STARMAP, KIND_EACH, KIND_STAREACH };
 /* Added to the kind of map_async's groups (pool.py's _FLAT): when every task
  * succeeded, their values (lists) go back concatenated, as (job, i0, values,
- * ntasks), which spares a pair and a list per task on both sides. */
+ * ntasks, seconds), which spares a pair and a list per task on both sides. */
 enum { KIND_FLAT = 8 };
 
 /* The Python helpers a task may need (see pool_worker_loop). */
@@ -136,11 +137,13 @@ static PyObject *flatten(PyObject *out)
     return values;
 }
 
-/* The results of one group, as a message (job, i0, results), or for a
- * KIND_FLAT group that all succeeded (job, i0, values, ntasks); *ntasks is
- * set to the number of tasks run. */
-static PyObject *run_group(PyObject *group, const task_fns *fns, Py_ssize_t *ntasks)
+/* The results of one group, as a message (job, i0, results, seconds), or
+ * for a KIND_FLAT group that all succeeded (job, i0, values, ntasks,
+ * seconds), and then *pairs is set to the former, to be sent if the latter
+ * does not pickle; *ntasks is set to the number of tasks run. */
+static PyObject *run_group(PyObject *group, const task_fns *fns, Py_ssize_t *ntasks, PyObject **pairs)
 {
+    int64_t start = cc_monotonic_ns();
     if (!PyTuple_Check(group) || PyTuple_GET_SIZE(group) != 5) {
         PyErr_SetString(PyExc_TypeError, "pool task: bad group");
         return NULL;
@@ -173,16 +176,22 @@ static PyObject *run_group(PyObject *group, const task_fns *fns, Py_ssize_t *nta
             goto error;
     }
     *ntasks = PyList_GET_SIZE(out);
-    PyObject *values = flat ? flatten(out) : NULL, *msg;
+    PyObject *values = flat ? flatten(out) : NULL, *msg = NULL;
     if (PyErr_Occurred())
         goto error;
-    if (values) {
-        PyObject *n = PyLong_FromSsize_t(*ntasks);
-        msg = n ? PyTuple_Pack(4, PyTuple_GET_ITEM(group, 0), PyTuple_GET_ITEM(group, 1), values, n) : NULL;
-        Py_XDECREF(n);
-        Py_DECREF(values);
-    } else
-        msg = PyTuple_Pack(3, PyTuple_GET_ITEM(group, 0), PyTuple_GET_ITEM(group, 1), out);
+    PyObject *seconds = PyFloat_FromDouble((double)(cc_monotonic_ns() - start) * 1e-9);
+    PyObject *n = values ? PyLong_FromSsize_t(*ntasks) : NULL;
+    if (seconds)
+        msg = PyTuple_Pack(4, PyTuple_GET_ITEM(group, 0), PyTuple_GET_ITEM(group, 1), out, seconds);
+    if (msg && values) {
+        *pairs = msg;
+        msg = n ? PyTuple_Pack(5, PyTuple_GET_ITEM(group, 0), PyTuple_GET_ITEM(group, 1), values, n, seconds) : NULL;
+        if (!msg)
+            Py_CLEAR(*pairs);
+    }
+    Py_XDECREF(seconds);
+    Py_XDECREF(n);
+    Py_XDECREF(values);
     Py_DECREF(out);
     return msg;
 error:
@@ -202,11 +211,23 @@ static int send_msg(PyObject *send, PyObject *wid, PyObject *body)
     return r ? 0 : -1;
 }
 
+/* Send (wid, [results]): 0, or -1 with an exception. */
+static int send_results(PyObject *send, PyObject *wid, PyObject *results)
+{
+    PyObject *body = PyList_New(1);
+    if (!body)
+        return -1;
+    PyList_SET_ITEM(body, 0, Py_NewRef(results));
+    int r = send_msg(send, wid, body);
+    Py_DECREF(body);
+    return r;
+}
+
 /* _pool_worker_loop(get, send, idle, wid, maxtasks, wrap, apply) -> tasks run
  *
  * get(): a list of task groups (None: end), or raises queue.Empty after an
  *   idle slice, when idle() is called (it raises to end the loop);
- * send(msg): sends (wid, [(job, i0, results)]) for each group as soon as it
+ * send(msg): sends (wid, [results]) for each group (see run_group) as soon as it
  *   ran (a quick group must not wait for a slow one fetched with it), and
  *   (wid, None), the goodbye, when the loop ends on None or once maxtasks
  *   (None: no limit) tasks ran;
@@ -249,19 +270,21 @@ static PyObject *pool_worker_loop(PyObject *module, PyObject *const *args, Py_ss
                 break;
             }
             Py_ssize_t ntasks = 0;
-            PyObject *msg = run_group(group, fns, &ntasks);
+            PyObject *pairs = NULL;
+            PyObject *msg = run_group(group, fns, &ntasks, &pairs);
             Py_DECREF(group);
             if (!msg)
                 break;
             completed += ntasks;
-            PyObject *body = PyList_New(1);
-            if (!body) {
-                Py_DECREF(msg);
-                break;
+            int r = send_results(send, wid, msg);
+            if (r < 0 && pairs && PyErr_ExceptionMatches(PyExc_Exception)) {
+                /* a value does not pickle: as pairs, send() fails just its
+                 * task (MaybeEncodingError) */
+                PyErr_Clear();
+                r = send_results(send, wid, pairs);
             }
-            PyList_SET_ITEM(body, 0, msg);
-            int r = send_msg(send, wid, body);
-            Py_DECREF(body);
+            Py_DECREF(msg);
+            Py_XDECREF(pairs);
             if (r < 0)
                 break;
         }
