@@ -559,7 +559,7 @@ class _Core:
         if src.window is not None:
             # at most half the window in flight: the rest is slack for the
             # consumer, so that the workers do not wait for it to catch up
-            limit = min(limit, src.window - src.unconsumed, src.window // (2 * _GROUPS_IN_FLIGHT * nworkers))
+            limit = min(limit, src.window - src.unconsumed, max(1, src.window // (2 * _GROUPS_IN_FLIGHT * nworkers)))
             if limit <= 0:
                 return None
         if src.kind == _APPLY:

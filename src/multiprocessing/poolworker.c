@@ -9,9 +9,10 @@
  * A group is (job, i0, kind, func, payload); its results are a list of
  * (True, value) or (False, wrapped exception) per task, as the stdlib's
  * worker sends them (or the values alone: see KIND_FLAT), followed by the
- * seconds the group took to run, by which the parent sizes the next groups: a task's Exception is caught and sent, a
- * BaseException (SystemExit, KeyboardInterrupt) ends the loop and the
- * worker, as in the stdlib's worker. */
+ * seconds the group took to run, by which the parent sizes the next groups.
+ * A task's Exception is caught and sent, a BaseException (SystemExit,
+ * KeyboardInterrupt) ends the loop and the worker, as in the stdlib's
+ * worker. */
 #include "cconc.h"
 
 /* Group kinds: pool.py's _APPLY, _MAP, _STARMAP, _EACH, _STAREACH. _MAP and
