@@ -126,6 +126,17 @@ def assert_no_memory_growth(operation, repeat=20_000, limit=64 * 1024):
     assert grown < limit, f"memory grew by {grown} bytes over {repeat} calls"
 
 
+def wait_for_file_unless_first(i, path, deadline):
+    """A pool task: i, returned at once for task 0 and, for the others, once
+    the file at `path` exists (the test makes it when it has the first
+    result), or a complaint at `deadline` (time.time())."""
+    while i and not os.path.exists(path):
+        if time.time() > deadline:
+            return "the first result never came"
+        time.sleep(0.005)
+    return i
+
+
 def have_module(name):
     """Whether `name` imports (CPython's own `test` package is optional in an install)."""
     try:

@@ -1,6 +1,7 @@
 """multiprocessing.Pool: differential tests (the stdlib's Pool and cconc's run
 the same bodies) and cconc-only tests (worker death as an error, the private
 hooks, Ctrl-C, bounded imap). CPython's own pool tests: test_pool_cpython.py."""
+import functools
 import os
 import pickle
 import signal
@@ -13,7 +14,8 @@ import warnings
 
 import pytest
 
-from helpers import SLACK, assert_interrupted, interrupt_main_after, run_with_random_ctrl_c, wait_until
+from helpers import (SLACK, assert_interrupted, interrupt_main_after, run_with_random_ctrl_c,
+                     wait_for_file_unless_first, wait_until)
 
 import cconc.multiprocessing as cmp
 from cconc.multiprocessing.pool import WorkerLostError
@@ -42,16 +44,6 @@ def fail_on_3(x):
     if x == 3:
         raise KeyError(x)
     return x
-
-
-def wait_for_file_unless_first(args):
-    # (the path of a file the parent makes once it has the first result)
-    i, path, deadline = args
-    while i and not os.path.exists(path):
-        if time.time() > deadline:
-            return "the first result never came"
-        time.sleep(0.005)
-    return i
 
 
 def fail_now_and_then(x):
@@ -248,7 +240,7 @@ def test_imap_results_stream_while_other_tasks_run(pool_of, tmp_path, method):
     p = pool_of(2)
     flag = str(tmp_path / "first result in")
     deadline = time.time() + 30
-    it = getattr(p, method)(wait_for_file_unless_first, [(i, flag, deadline) for i in range(12)])
+    it = getattr(p, method)(functools.partial(wait_for_file_unless_first, path=flag, deadline=deadline), range(12))
     assert next(it) == 0
     open(flag, "w").close()
     assert sorted(it) == list(range(1, 12))

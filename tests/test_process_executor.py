@@ -21,7 +21,8 @@ import pytest
 import concurrent.futures as std_futures
 from concurrent.futures.process import BrokenProcessPool, _RemoteTraceback
 
-from helpers import SLACK, assert_interrupted, interrupt_main_after, run_with_random_ctrl_c, wait_until
+from helpers import (SLACK, assert_interrupted, interrupt_main_after, run_with_random_ctrl_c,
+                     wait_for_file_unless_first, wait_until)
 
 LONG = 60
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -183,15 +184,6 @@ def test_map(futures_mod):
         with pytest.raises(ValueError, match=r"chunksize must be >= 1\."):
             ex.map(pow, range(4), range(4), chunksize=0)
         assert list(ex.map(identity, range(3000))) == list(range(3000))
-
-
-def wait_for_file_unless_first(i, path, deadline):
-    # (the path of a file the test makes once it has the first result)
-    while i and not os.path.exists(path):
-        if time.time() > deadline:
-            return "the first result never came"
-        time.sleep(0.005)
-    return i
 
 
 def test_map_first_results_come_while_other_calls_run(futures_mod, tmp_path):
